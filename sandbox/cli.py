@@ -1,0 +1,272 @@
+"""The `sandbox` command: serve, grade, run, info, examples."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+from sandbox.problem import ProblemError, load_problem
+from sandbox.server import DEFAULT_ADDRESS
+from sandbox.v1 import sandbox_pb2 as pb
+
+EXTENSIONS = {".py": "python", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
+REPO_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+class CliError(Exception):
+    """A bad input or an unreachable server: one line, non-zero exit."""
+
+
+def verdict_name(value: int) -> str:
+    return pb.Verdict.Name(value) if value else "-"
+
+
+def _backend(server: str | None):
+    if server:
+        from sandbox.client import SandboxClient
+        client = SandboxClient(server)
+        try:
+            client.wait_ready(timeout=float(os.environ.get("SANDBOX_CONNECT_TIMEOUT", "5")))
+        except grpc.FutureTimeoutError:
+            client.close()
+            raise CliError(f"cannot reach the sandbox server at {server}") from None
+        return client
+    from sandbox.embedded import EmbeddedSandbox
+    return EmbeddedSandbox()
+
+
+def _call(func, *args):
+    from sandbox.service import RequestRejected
+    try:
+        return func(*args)
+    except grpc.RpcError as exc:
+        code = exc.code().name if hasattr(exc, "code") else "ERROR"
+        detail = exc.details() if hasattr(exc, "details") else str(exc)
+        raise CliError(f"the server answered {code}: {detail}") from None
+    except RequestRejected as exc:
+        raise CliError(f"{exc.code.name}: {exc.message}") from None
+
+
+def _read_source(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"source file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"source file is not UTF-8 text: {path}") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+
+
+def _language_for(path: str, given: str | None) -> str:
+    if given:
+        return given
+    language = EXTENSIONS.get(Path(path).suffix.lower())
+    if language is None:
+        raise CliError(f"cannot tell the language of {path}: pass --language python|cpp|pypy")
+    return language
+
+
+def response_json(response) -> dict:
+    data = json_format.MessageToDict(response, preserving_proto_field_name=True)
+    data["verdict"] = verdict_name(response.verdict)
+    if hasattr(response, "tests"):
+        data["tests"] = [{"index": t.index, "verdict": verdict_name(t.verdict),
+                          "cpu_time_s": round(t.usage.cpu_time_s, 4),
+                          "wall_time_s": round(t.usage.wall_time_s, 4),
+                          "peak_memory_kb": t.usage.peak_memory_kb,
+                          "exit_code": t.exit.exit_code, "signal": t.exit.signal,
+                          "message": t.message} for t in response.tests]
+    return data
+
+
+def print_grade(response: pb.GradeResponse) -> None:
+    print(f"verdict: {verdict_name(response.verdict)}  ({response.passed}/{response.total} tests passed)")
+    if response.message:
+        print(f"message: {response.message}")
+    if response.verdict == pb.CE and response.compile_log:
+        print("compile log:\n" + response.compile_log.rstrip())
+    if response.tests:
+        marks = {pb.AC: ".", pb.WA: "W", pb.TLE: "T", pb.MLE: "M", pb.RE: "R", pb.OLE: "O",
+                 pb.PE: "P", pb.SE: "E", pb.SKIPPED: "-"}
+        print("tests:   " + "".join(marks.get(t.verdict, "?") for t in response.tests))
+        worst = max(response.tests, key=lambda t: t.usage.cpu_time_s)
+        print(f"slowest: test {worst.index}, {worst.usage.cpu_time_s:.3f} s CPU, "
+              f"{worst.usage.peak_memory_kb / 1024:.1f} MiB")
+    timings = response.timings
+    print(f"time:    {timings.total_s:.3f} s (jail {timings.jail_start_s:.3f}, compile "
+          f"{timings.compile_s:.3f}, run {timings.run_s:.3f})")
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_serve(args) -> int:
+    from sandbox.server import serve
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    address = args.address or os.environ.get("SANDBOX_ADDRESS") or DEFAULT_ADDRESS
+    try:
+        asyncio.run(serve(address, args.capacity, args.max_queue, args.grace))
+    except OSError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_grade(args) -> int:
+    try:
+        problem = load_problem(args.problem)
+    except ProblemError as exc:
+        raise CliError(str(exc)) from None
+    source = _read_source(args.source)
+    language = _language_for(args.source, args.language)
+    request = problem.grade_request(source, language, request_id=Path(args.source).name,
+                                    stop_on_first_failure=not args.all_tests)
+    backend = _backend(args.server)
+    try:
+        response = _call(backend.grade, request)
+    finally:
+        backend.close()
+    if args.json:
+        print(json.dumps(response_json(response)))
+    else:
+        print_grade(response)
+    return 0
+
+
+def cmd_run(args) -> int:
+    source = _read_source(args.file)
+    language = _language_for(args.file, args.language)
+    if args.stdin:
+        try:
+            stdin = Path(args.stdin).read_bytes()
+        except OSError as exc:
+            raise CliError(f"cannot read stdin file: {exc}") from None
+    elif not sys.stdin.isatty():
+        stdin = sys.stdin.buffer.read()
+    else:
+        stdin = b""
+    request = pb.ExecuteRequest(language=language, source=source, stdin=stdin,
+                                limits=pb.Limits(time_limit_s=args.time_limit,
+                                                 memory_limit_mb=args.memory_limit))
+    backend = _backend(args.server)
+    try:
+        response = _call(backend.execute, request)
+    finally:
+        backend.close()
+    if args.json:
+        print(json.dumps(response_json(response)))
+        return 0
+    sys.stdout.buffer.write(response.stdout)
+    sys.stdout.flush()
+    if response.stderr:
+        sys.stderr.buffer.write(response.stderr)
+    if response.compile_log and response.verdict == pb.CE:
+        sys.stderr.write(response.compile_log)
+    print(f"[{verdict_name(response.verdict)}] exit {response.exit.exit_code}"
+          f"{' signal ' + str(response.exit.signal) if response.exit.signal else ''}, "
+          f"{response.usage.cpu_time_s:.3f} s CPU, {response.usage.peak_memory_kb / 1024:.1f} MiB"
+          f"{'  ' + response.message if response.message else ''}", file=sys.stderr)
+    return 0
+
+
+def cmd_info(args) -> int:
+    backend = _backend(args.server)
+    try:
+        info = _call(backend.info)
+    finally:
+        backend.close()
+    if args.json:
+        print(json.dumps(json_format.MessageToDict(info, preserving_proto_field_name=True)))
+        return 0
+    print(f"sandbox {info.version}: capacity {info.capacity}, queue {info.max_queue}")
+    for language in info.languages:
+        print(f"  {language.name:7} {language.version}")
+        if language.compile_command:
+            print(f"          compile: {language.compile_command}")
+    d = info.default_limits
+    print(f"default limits: {d.time_limit_s:g} s CPU, {d.memory_limit_mb} MiB, "
+          f"{d.output_limit_bytes >> 20} MiB output, {d.max_processes} processes")
+    return 0
+
+
+def cmd_examples(args) -> int:
+    from sandbox.examples import grade_examples
+    return grade_examples(Path(args.dir), _backend(args.server), as_json=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sandbox",
+        description="Grade untrusted Python / C++ submissions against tests in isolated jails.",
+        epilog="Without --server, commands use an embedded sandbox in this process.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gRPC server",
+                           description="Run the sandbox gRPC server with local jails.")
+    serve.add_argument("--address", help=f"host:port or unix:PATH (default {DEFAULT_ADDRESS}, "
+                                         "or $SANDBOX_ADDRESS)")
+    serve.add_argument("--capacity", type=int, help="submissions graded at once (default: cores)")
+    serve.add_argument("--max-queue", type=int, help="waiting submissions before "
+                                                     "RESOURCE_EXHAUSTED (default 16 × capacity)")
+    serve.add_argument("--grace", type=float, default=30.0,
+                       help="seconds to finish in-flight work on SIGTERM (default 30)")
+    serve.set_defaults(func=cmd_serve)
+
+    grade = sub.add_parser("grade", help="grade a source file against a problem",
+                           description="Grade one source file against a problem file (JSON).")
+    grade.add_argument("--problem", required=True, help="problem JSON file (see README)")
+    grade.add_argument("--source", required=True, help="the solution's source file")
+    grade.add_argument("--language", help="python, pypy or cpp (default: from the extension)")
+    grade.add_argument("--server", help="grade through this gRPC server instead of in-process")
+    grade.add_argument("--json", action="store_true", help="print one JSON object")
+    grade.add_argument("--all-tests", action="store_true",
+                       help="run every test instead of stopping at the first failure")
+    grade.set_defaults(func=cmd_grade)
+
+    run = sub.add_parser("run", help="run a program once (stdin from a file or a pipe)",
+                         description="Run a program once in a jail and show its output.")
+    run.add_argument("file", help="source file")
+    run.add_argument("--language", help="python, pypy or cpp (default: from the extension)")
+    run.add_argument("--stdin", help="file to feed on stdin (default: this command's stdin if piped)")
+    run.add_argument("--time-limit", type=float, default=0, help="CPU seconds (default 6)")
+    run.add_argument("--memory-limit", type=int, default=0, help="MiB (default 1024)")
+    run.add_argument("--server", help="run through this gRPC server instead of in-process")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.set_defaults(func=cmd_run)
+
+    info = sub.add_parser("info", help="languages, versions and limits")
+    info.add_argument("--server", help="ask this gRPC server instead of the embedded sandbox")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=cmd_info)
+
+    examples = sub.add_parser("examples", help="grade the bundled examples and print a table",
+                              description="Grade every solution under examples/ and compare "
+                                          "with the verdict its file name promises.")
+    examples.add_argument("--dir", default=str(REPO_EXAMPLES), help="examples directory")
+    examples.add_argument("--server", help="grade through this gRPC server")
+    examples.add_argument("--json", action="store_true", help="print JSON lines")
+    examples.set_defaults(func=cmd_examples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sandbox: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

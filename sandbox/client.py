@@ -1,0 +1,178 @@
+"""Python clients of the sandbox.v1 service, sync and asyncio.
+
+Both accept one address or several (`host:port`, `unix:PATH`); several IP
+addresses are balanced with gRPC's round_robin policy, skipping ones that go
+away. Test sets are uploaded once per digest and referred to afterwards;
+a server that lost a test set (restart, eviction) gets it again transparently.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+
+import grpc
+
+from sandbox.digest import test_set_digest
+from sandbox.server import MAX_MESSAGE_BYTES, normalize_address
+from sandbox.v1 import sandbox_pb2 as pb
+from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
+
+# Inline test sets at most this large are sent as they are; larger ones by digest.
+INLINE_TEST_BYTES = 64 << 10
+
+
+def channel_target(addresses: str | Sequence[str]) -> tuple[str, list[tuple[str, object]]]:
+    """A gRPC target and channel options for one or many addresses."""
+    if isinstance(addresses, str):
+        addresses = [a.strip() for a in addresses.split(",") if a.strip()]
+    addresses = [normalize_address(a) for a in addresses]
+    if not addresses:
+        raise ValueError("no sandbox address given")
+    options: list[tuple[str, object]] = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
+    if len(addresses) == 1:
+        return addresses[0], options
+    if any(a.startswith("unix:") for a in addresses):
+        raise ValueError("several addresses must all be host:port (IPv4)")
+    hosts = [a.removeprefix("ipv4:") for a in addresses]
+    options.append(("grpc.lb_policy_name", "round_robin"))
+    return "ipv4:" + ",".join(hosts), options
+
+
+def _use_digest(request: pb.GradeRequest) -> bool:
+    return request.WhichOneof("tests") == "test_set" and request.test_set.ByteSize() > INLINE_TEST_BYTES
+
+
+class SandboxClient:
+    """Blocking client. Thread-safe; share one per process."""
+
+    def __init__(self, addresses: str | Sequence[str] = "127.0.0.1:50051", *,
+                 timeout: float | None = 600.0) -> None:
+        target, options = channel_target(addresses)
+        self.target = target
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(target, options=options)
+        self._stub = pb_grpc.SandboxStub(self._channel)
+        self._uploaded: set[str] = set()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "SandboxClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
+    def info(self) -> pb.InfoResponse:
+        return self._stub.Info(pb.InfoRequest(), timeout=self.timeout)
+
+    def put_test_set(self, test_set: pb.TestSet) -> str:
+        digest = self._stub.PutTestSet(pb.PutTestSetRequest(test_set=test_set),
+                                       timeout=self.timeout).digest
+        with self._lock:
+            self._uploaded.add(digest)
+        return digest
+
+    def has_test_set(self, digest: str) -> bool:
+        return self._stub.HasTestSet(pb.HasTestSetRequest(digest=digest), timeout=self.timeout).present
+
+    def ensure_test_set(self, test_set: pb.TestSet) -> str:
+        """Uploads a test set unless this client already did; returns its digest."""
+        digest = test_set_digest(test_set)
+        with self._lock:
+            known = digest in self._uploaded
+        return digest if known else self.put_test_set(test_set)
+
+    def grade(self, request: pb.GradeRequest, timeout: float | None = None) -> pb.GradeResponse:
+        """Grades one submission; big inline test sets travel once, by digest."""
+        timeout = timeout or self.timeout
+        if not _use_digest(request):
+            return self._stub.Grade(request, timeout=timeout)
+        tests = request.test_set
+        by_digest = pb.GradeRequest()
+        by_digest.CopyFrom(request)
+        by_digest.test_set_digest = self.ensure_test_set(tests)
+        try:
+            return self._stub.Grade(by_digest, timeout=timeout)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            self.put_test_set(tests)  # the server lost it: upload again, once
+            return self._stub.Grade(by_digest, timeout=timeout)
+
+    def grade_stream(self, requests: Iterable[pb.GradeRequest],
+                     timeout: float | None = None) -> Iterator[pb.GradeResponse]:
+        """Many submissions on one stream; answers arrive as they finish (match by request_id)."""
+        return self._stub.GradeStream(iter(requests), timeout=timeout or self.timeout)
+
+    def execute(self, request: pb.ExecuteRequest, timeout: float | None = None) -> pb.ExecuteResponse:
+        return self._stub.Execute(request, timeout=timeout or self.timeout)
+
+
+class AsyncSandboxClient:
+    """asyncio client (grpc.aio). Create it inside a running event loop."""
+
+    def __init__(self, addresses: str | Sequence[str] = "127.0.0.1:50051", *,
+                 timeout: float | None = 600.0) -> None:
+        target, options = channel_target(addresses)
+        self.target = target
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(target, options=options)
+        self._stub = pb_grpc.SandboxStub(self._channel)
+        self._uploaded: set[str] = set()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> "AsyncSandboxClient":
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def info(self) -> pb.InfoResponse:
+        return await self._stub.Info(pb.InfoRequest(), timeout=self.timeout)
+
+    async def put_test_set(self, test_set: pb.TestSet) -> str:
+        reply = await self._stub.PutTestSet(pb.PutTestSetRequest(test_set=test_set),
+                                            timeout=self.timeout)
+        self._uploaded.add(reply.digest)
+        return reply.digest
+
+    async def has_test_set(self, digest: str) -> bool:
+        reply = await self._stub.HasTestSet(pb.HasTestSetRequest(digest=digest), timeout=self.timeout)
+        return reply.present
+
+    async def ensure_test_set(self, test_set: pb.TestSet) -> str:
+        digest = test_set_digest(test_set)
+        return digest if digest in self._uploaded else await self.put_test_set(test_set)
+
+    async def grade(self, request: pb.GradeRequest, timeout: float | None = None) -> pb.GradeResponse:
+        timeout = timeout or self.timeout
+        if not _use_digest(request):
+            return await self._stub.Grade(request, timeout=timeout)
+        tests = request.test_set
+        by_digest = pb.GradeRequest()
+        by_digest.CopyFrom(request)
+        by_digest.test_set_digest = await self.ensure_test_set(tests)
+        try:
+            return await self._stub.Grade(by_digest, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            await self.put_test_set(tests)
+            return await self._stub.Grade(by_digest, timeout=timeout)
+
+    def grade_stream(self, requests, timeout: float | None = None):
+        """An async iterator of answers for an (async) iterable of requests."""
+        return self._stub.GradeStream(requests, timeout=timeout or self.timeout)
+
+    async def execute(self, request: pb.ExecuteRequest, timeout: float | None = None) -> pb.ExecuteResponse:
+        return await self._stub.Execute(request, timeout=timeout or self.timeout)

@@ -1,0 +1,142 @@
+"""The problem file (JSON) and its translation into a GradeRequest.
+
+    {id, kind: "stdin"|"functional", func_name?, starter_code?, tests: [{input, output}],
+     time_limit_s?, memory_limit_mb?, compare?: "lcb"|"exact"|"tokens"|"float:1e-6",
+     checker?: {language, source} | {language, path}}
+
+Defaults: compare "lcb", 6 s per test, 1024 MB.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.v1 import sandbox_pb2 as pb
+
+DEFAULT_TIME_LIMIT_S = 6.0
+DEFAULT_MEMORY_LIMIT_MB = 1024
+
+
+class ProblemError(ValueError):
+    """A malformed problem file or field."""
+
+
+@dataclass
+class Problem:
+    id: str
+    kind: str = "stdin"
+    tests: list[dict] = field(default_factory=list)
+    func_name: str = ""
+    starter_code: str = ""
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
+    memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB
+    compare: str = "lcb"
+    checker: dict | None = None
+
+    def test_set(self) -> pb.TestSet:
+        return pb.TestSet(tests=[pb.TestCase(input=_bytes(t["input"]), output=_bytes(t["output"]))
+                                 for t in self.tests])
+
+    def comparison(self) -> pb.Comparison:
+        return parse_compare(self.compare, self.checker)
+
+    def grade_request(self, source: str, language: str, *, request_id: str = "",
+                      digest: str | None = None, stop_on_first_failure: bool = True) -> pb.GradeRequest:
+        request = pb.GradeRequest(
+            request_id=request_id, language=language, source=source,
+            kind=pb.FUNCTIONAL if self.kind == "functional" else pb.STDIN,
+            func_name=self.func_name, comparison=self.comparison(),
+            limits=pb.Limits(time_limit_s=self.time_limit_s, memory_limit_mb=self.memory_limit_mb),
+            stop_on_first_failure=stop_on_first_failure)
+        if digest:
+            request.test_set_digest = digest
+        else:
+            request.test_set.CopyFrom(self.test_set())
+        return request
+
+
+def _bytes(value) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def parse_compare(spec: str, checker: dict | None = None) -> pb.Comparison:
+    spec = (spec or "lcb").strip().lower()
+    if checker:
+        return pb.Comparison(mode=pb.Comparison.CHECKER, checker=pb.Checker(
+            language=checker["language"], source=checker["source"]))
+    if spec == "lcb":
+        return pb.Comparison(mode=pb.Comparison.LCB)
+    if spec == "exact":
+        return pb.Comparison(mode=pb.Comparison.EXACT)
+    if spec == "tokens":
+        return pb.Comparison(mode=pb.Comparison.TOKENS)
+    if spec.startswith("float"):
+        _, _, eps = spec.partition(":")
+        try:
+            epsilon = float(eps) if eps else 1e-6
+        except ValueError:
+            raise ProblemError(f"bad float tolerance in compare={spec!r}") from None
+        if not math.isfinite(epsilon) or epsilon < 0:
+            raise ProblemError(f"bad float tolerance in compare={spec!r}")
+        return pb.Comparison(mode=pb.Comparison.FLOAT, abs_epsilon=epsilon, rel_epsilon=epsilon)
+    raise ProblemError(f"unknown compare mode {spec!r} (use lcb, exact, tokens or float:EPS)")
+
+
+def problem_from_dict(data: dict, base_dir: Path | None = None) -> Problem:
+    if not isinstance(data, dict):
+        raise ProblemError("a problem must be a JSON object")
+    tests = data.get("tests")
+    if not isinstance(tests, list) or not tests:
+        raise ProblemError("`tests` must be a non-empty list of {input, output}")
+    for index, test in enumerate(tests):
+        if not isinstance(test, dict) or not isinstance(test.get("input"), str) \
+                or not isinstance(test.get("output"), str):
+            raise ProblemError(f"test {index} must be an object with string `input` and `output`")
+    kind = data.get("kind", "stdin")
+    if kind not in ("stdin", "functional"):
+        raise ProblemError(f"`kind` must be \"stdin\" or \"functional\", got {kind!r}")
+    if kind == "functional" and not data.get("func_name"):
+        raise ProblemError("functional problems need `func_name`")
+    checker = data.get("checker")
+    if checker is not None:
+        if not isinstance(checker, dict) or "language" not in checker:
+            raise ProblemError("`checker` must be {language, source} or {language, path}")
+        if "source" not in checker:
+            if "path" not in checker:
+                raise ProblemError("`checker` needs `source` or `path`")
+            path = Path(checker["path"])
+            if base_dir is not None and not path.is_absolute():
+                path = base_dir / path
+            try:
+                checker = {"language": checker["language"], "source": path.read_text()}
+            except OSError as exc:
+                raise ProblemError(f"cannot read the checker: {exc}") from None
+    try:
+        time_limit = float(data.get("time_limit_s") or DEFAULT_TIME_LIMIT_S)
+        memory = int(data.get("memory_limit_mb") or DEFAULT_MEMORY_LIMIT_MB)
+    except (TypeError, ValueError):
+        raise ProblemError("`time_limit_s` and `memory_limit_mb` must be numbers") from None
+    if not math.isfinite(time_limit) or time_limit <= 0 or memory <= 0:
+        raise ProblemError("`time_limit_s` and `memory_limit_mb` must be positive")
+    problem = Problem(id=str(data.get("id", "")), kind=kind, tests=tests,
+                      func_name=data.get("func_name") or "",
+                      starter_code=data.get("starter_code") or "",
+                      time_limit_s=time_limit, memory_limit_mb=memory,
+                      compare=data.get("compare") or "lcb", checker=checker)
+    problem.comparison()  # validates `compare`
+    return problem
+
+
+def load_problem(path: str | Path) -> Problem:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProblemError(f"problem file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProblemError(f"cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ProblemError(f"{path} is not valid JSON: {exc}") from None
+    return problem_from_dict(data, path.parent)

@@ -1,0 +1,1 @@
+"""Generated gRPC modules of the sandbox.v1 contract (see sandbox/proto_gen.py)."""

@@ -1,0 +1,460 @@
+"""The in-jail agent: runs as PID 1 of one submission's jail and executes tests on request.
+
+It talks to the host over the bwrap process's stdin/stdout with length-prefixed
+frames (see workers/protocol.py for the host side). Every test runs in a fresh
+child: a fork of this warm interpreter (Python fast path) or a fork + exec of a
+program. Being PID 1 of the jail's PID namespace, the agent cannot be killed by
+the code it runs, and when it exits the kernel kills everything left in the jail.
+
+This file is stdlib-only and must run on CPython 3 and PyPy 3: it is executed
+*inside* the jail by the language's own interpreter, so it imports nothing from
+the project.
+"""
+import errno
+import json
+import os
+import resource
+import select
+import signal
+import struct
+import sys
+import time
+
+# Modules pre-imported so a forked Python child finds them warm (the ones
+# LiveCodeBench's header imports, plus common competitive-programming imports).
+WARM_MODULES = (
+    "string re datetime collections heapq bisect copy math random statistics itertools "
+    "functools operator io sys json typing fractions decimal array traceback threading"
+).split()
+
+LCB_HEADER = (
+    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
+    "from random import *\nfrom statistics import *\nfrom itertools import *\n"
+    "from functools import *\nfrom operator import *\nfrom io import *\nfrom sys import *\n"
+    "from json import *\nfrom builtins import *\nfrom typing import *\nimport string\nimport re\n"
+    "import datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\nimport math\n"
+    "import random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
+    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n"
+)
+
+RESULT_FD = 3  # functional children write their tagged-JSON result here
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- framing
+
+def read_exact(fd, n):
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(fd):
+    """A message is a JSON header followed by header["blobs"] binary blobs."""
+    (size,) = struct.unpack(">I", read_exact(fd, 4))
+    header = json.loads(read_exact(fd, size))
+    blobs = []
+    for _ in range(header.get("blobs", 0)):
+        (blen,) = struct.unpack(">Q", read_exact(fd, 8))
+        blobs.append(read_exact(fd, blen))
+    return header, blobs
+
+
+def write_message(fd, header, blobs=()):
+    header = dict(header, blobs=len(blobs))
+    raw = json.dumps(header).encode()
+    parts = [struct.pack(">I", len(raw)), raw]
+    for blob in blobs:
+        parts.append(struct.pack(">Q", len(blob)))
+        parts.append(blob)
+    data = b"".join(parts)
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# ---------------------------------------------------------------- result encoding
+
+def encode_result(value, depth=0):
+    """Tagged JSON that keeps tuples, sets, dict keys and non-finite floats exact."""
+    if depth > 10000:
+        raise ValueError("result nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return {"__float__": repr(value)}
+        return float(value)
+    if isinstance(value, list):
+        return [encode_result(v, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode_result(v, depth + 1) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"__set__": [encode_result(v, depth + 1) for v in value]}
+    if isinstance(value, dict):
+        return {"__dict__": [[encode_result(k, depth + 1), encode_result(v, depth + 1)]
+                             for k, v in value.items()]}
+    if isinstance(value, bytes):
+        return {"__bytes__": value.hex()}
+    raise TypeError("result of type %s cannot be compared" % type(value).__name__)
+
+
+# ---------------------------------------------------------------- child side
+
+def apply_limits(limits):
+    """rlimits for one test process; called in the child right after fork."""
+    cpu = int(limits["cpu_s"]) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    mem = limits["memory_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["nproc"], limits["nproc"]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits["nofile"], limits["nofile"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def make_std_streams():
+    """Fresh sys.std* over fds 0/1/2, as a cold interpreter would build them."""
+    import io
+    sys.stdin = io.TextIOWrapper(io.open(0, "rb", closefd=False), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(io.open(1, "wb", closefd=False), encoding="utf-8",
+                                  line_buffering=False)
+    sys.stderr = io.TextIOWrapper(io.open(2, "wb", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def run_python_program(code_obj, syntax_error, spec, args):
+    """Runs user code in this process (a fresh fork or a cold interpreter). Never returns."""
+    import traceback
+    import types
+    sys.argv = [spec["file"]]
+    make_std_streams()
+    status = 0
+    try:
+        if syntax_error is not None:
+            raise syntax_error
+        if spec["mode"] == "functional":
+            module = types.ModuleType("tmp_sol")
+            sys.modules["tmp_sol"] = module
+            exec(code_obj, module.__dict__)
+            if "class Solution" in spec["source_text"]:
+                target = getattr(module.__dict__["Solution"](), spec["func_name"])
+            else:
+                target = module.__dict__[spec["func_name"]]
+            result = target(*args)
+            try:
+                payload = json.dumps({"ok": encode_result(result)})
+            except (TypeError, ValueError) as exc:
+                payload = json.dumps({"error": str(exc)})
+            with os.fdopen(RESULT_FD, "w") as out:
+                out.write(payload)
+        else:
+            module = types.ModuleType("__main__")
+            module.__dict__["__file__"] = spec["file"]
+            module.__dict__["__builtins__"] = __builtins__
+            sys.modules["__main__"] = module
+            exec(code_obj, module.__dict__)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            status = 0
+        elif isinstance(code, int):
+            status = code & 0xFF
+        else:
+            sys.stderr.write(str(code) + "\n")
+            status = 1
+    except BaseException:  # noqa: BLE001 - the user's code failed: report like CPython
+        traceback.print_exc()
+        status = 1
+    try:
+        sys.stdout.flush()
+    except BaseException:  # noqa: BLE001
+        status = status or 120
+    try:
+        import threading
+        threading._shutdown()  # join non-daemon threads, as interpreter exit does
+    except BaseException:  # noqa: BLE001
+        pass
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001
+        status = status or 120
+    os._exit(status)
+
+
+def compile_python(spec):
+    source = spec["source_text"]
+    if spec.get("prelude") == "lcb":
+        source = LCB_HEADER + "\n" + source
+    try:
+        return compile(source, spec["file"], "exec"), None
+    except (SyntaxError, ValueError) as exc:
+        return None, exc
+
+
+def child_setup(stdin_fd, stdout_w, stderr_w, result_w, limits):
+    """In the child: wire fds 0/1/2 (and the result fd), close all others, apply limits."""
+    os.setpgid(0, 0)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    os.dup2(stdin_fd, 0)
+    os.dup2(stdout_w, 1)
+    os.dup2(stderr_w, 2)
+    first_free = 3
+    if result_w is not None:
+        os.dup2(result_w, RESULT_FD)
+        first_free = RESULT_FD + 1
+    os.closerange(first_free, 65536)
+    os.chdir("/work")
+    apply_limits(limits)
+
+
+# ---------------------------------------------------------------- parent side
+
+def proc_cpu_seconds(pid):
+    """CPU time used so far by a running process (from /proc), for early TLE kills."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def kill_jail_processes():
+    """SIGKILL everything in the jail but us (we are PID 1), then reap it all."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def make_stdin(data):
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("stdin", 0)
+    else:
+        import tempfile
+        fd, path = tempfile.mkstemp(dir="/tmp")
+        os.unlink(path)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def supervise(pid, started, pipes, limits, control_fd):
+    """Drains the child's pipes while it runs; enforces CPU, wall and output limits."""
+    outputs = {fd: [] for fd in pipes}
+    total = 0
+    cap = limits["output_bytes"]
+    result_cap = limits["output_bytes"]
+    open_fds = set(pipes)
+    poller = select.poll()
+    for fd in open_fds:
+        poller.register(fd, select.POLLIN)
+    poller.register(control_fd, select.POLLIN)  # EOF here: the host is gone
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
+        pidfd = os.pidfd_open(pid)
+        poller.register(pidfd, select.POLLIN)
+    killed_for = None
+    status = None
+    rusage = None
+    last_cpu_check = 0.0
+    wall_cap = limits["wall_s"]
+    cpu_cap = limits["cpu_s"]
+    while True:
+        now = time.monotonic()
+        if now - started > wall_cap and killed_for is None:
+            killed_for = "wall"
+            os.kill(pid, signal.SIGKILL)
+        if now - last_cpu_check > 0.05 and killed_for is None:
+            last_cpu_check = now
+            if proc_cpu_seconds(pid) > cpu_cap + 0.02:
+                killed_for = "cpu"
+                os.kill(pid, signal.SIGKILL)
+        events = poller.poll(20 if pidfd is not None else 5)
+        for fd, _event in events:
+            if fd == control_fd:
+                os._exit(0)  # host hung up: the whole jail dies with us
+            if fd == pidfd:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                poller.unregister(fd)
+                open_fds.discard(fd)
+                continue
+            outputs[fd].append(chunk)
+            total += len(chunk)
+            limit = result_cap if fd == pipes[-1] and len(pipes) == 3 else cap
+            if total > limit and killed_for is None:
+                killed_for = "output"
+                os.kill(pid, signal.SIGKILL)
+        if status is None:
+            try:
+                got, st, ru = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:
+                got, st, ru = pid, 0, None
+            if got == pid:
+                status, rusage = st, ru
+                wall = time.monotonic() - started
+        if status is not None:
+            # Drain what is already buffered, then kill leftovers (daemons holding pipes).
+            for fd in list(open_fds):
+                while True:
+                    r, _, _ = select.select([fd], [], [], 0)
+                    if not r:
+                        break
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    if total <= cap:
+                        outputs[fd].append(chunk)
+                    total += len(chunk)
+            break
+    if pidfd is not None:
+        os.close(pidfd)
+    kill_jail_processes()
+    if total > cap and killed_for is None:
+        killed_for = "output"
+    exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 0
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    cpu = (rusage.ru_utime + rusage.ru_stime) if rusage else 0.0
+    maxrss = rusage.ru_maxrss if rusage else 0
+    blobs = [b"".join(outputs[fd])[: cap + 1] for fd in pipes]
+    return {
+        "exit_code": exit_code,
+        "signal": sig,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "maxrss_kb": maxrss,
+        "killed_for": killed_for,
+    }, blobs
+
+
+def run_one(request, blobs, control_fd, python_state):
+    """Forks one test process and supervises it; returns (header, blobs)."""
+    limits = request["limits"]
+    stdin_fd = make_stdin(blobs[0] if blobs else b"")
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    res_r = res_w = None
+    mode = request.get("python", {}).get("mode")
+    if mode == "functional":
+        res_r, res_w = os.pipe()
+    args = request.get("args")
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            child_setup(stdin_fd, out_w, err_w, res_w, limits)
+            if "argv" in request:
+                os.execve(request["argv"][0], request["argv"], request["env"])
+            code_obj, syntax_error = python_state
+            run_python_program(code_obj, syntax_error, request["python"], args)
+        except BaseException as exc:  # noqa: BLE001
+            try:
+                os.write(2, ("sandbox: cannot start program: %s\n" % exc).encode())
+            except OSError:
+                pass
+        os._exit(127)
+    for fd in (stdin_fd, out_w, err_w) + ((res_w,) if res_w is not None else ()):
+        os.close(fd)
+    pipes = [out_r, err_r] + ([res_r] if res_r is not None else [])
+    header, outs = supervise(pid, started, pipes, limits, control_fd)
+    for fd in pipes:
+        os.close(fd)
+    return header, outs
+
+
+def serve(control_in, control_out):
+    python_state = (None, None)
+    while True:
+        try:
+            request, blobs = read_message(control_in)
+        except EOFError:
+            return
+        op = request["op"]
+        if op == "write_file":
+            path = os.path.join("/work", request["path"])
+            with open(path, "wb") as fh:
+                fh.write(blobs[0])
+            os.chmod(path, request.get("mode", 0o644))
+            write_message(control_out, {"ok": True})
+        elif op == "load_python":
+            python_state = compile_python(request["python"])
+            write_message(control_out, {"ok": True, "syntax_error": python_state[1] is not None})
+        elif op == "run":
+            header, outs = run_one(request, blobs, control_in, python_state)
+            write_message(control_out, header, outs)
+        elif op == "exit":
+            return
+        else:
+            write_message(control_out, {"error": "unknown op %r" % op})
+
+
+def cold_child_main(spec_path, args_path):
+    """Entry of a cold (exec'd) Python test process: same code path as a forked child."""
+    with open(spec_path) as fh:
+        spec = json.load(fh)
+    args = None
+    if args_path != "-":
+        with open(args_path) as fh:
+            args = json.load(fh)
+    code_obj, syntax_error = compile_python(spec)
+    run_python_program(code_obj, syntax_error, spec, args)
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "--cold-child":
+        cold_child_main(sys.argv[2], sys.argv[3])
+        return
+    # Move the control channel off fds 0/1 so children never inherit it.
+    control_in = os.dup(0)
+    control_out = os.dup(1)
+    devnull = os.open("/dev/null", os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    for fd in (control_in, control_out):
+        os.set_inheritable(fd, False)
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no /proc/1/mem, fd access
+    except Exception:  # noqa: BLE001 - best effort; ptrace is also denied by seccomp
+        pass
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    for name in WARM_MODULES:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    write_message(control_out, {"ready": True, "version": sys.version.split()[0]})
+    try:
+        serve(control_in, control_out)
+    except OSError as exc:
+        if exc.errno not in (errno.EPIPE, errno.EBADF):
+            raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""One bubblewrap jail per submission, driven through the in-jail agent.
+
+The jail has new user, pid, net, ipc, uts and cgroup namespaces (only a
+loopback interface), read-only /usr, a minimal /etc, private size-capped tmpfs
+for /work and /tmp, a fresh /proc of its own pid namespace, a scrubbed
+environment, no capabilities, the project's seccomp filter, and an
+unprivileged uid (65534 when the server runs as root). The agent is the jail's
+PID 1: when it exits, or the host end of its pipe closes, everything in the
+jail is killed.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers import agent as agent_module
+from workers.agent import read_message, write_message
+from workers.languages.base import Language
+from workers.languages.cpp import PCH_MOUNT
+from workers.limits import RunLimits
+from workers.seccomp_filter import filter_fd
+
+AGENT_MOUNT = "/opt/sandbox/agent.py"
+JAIL_UID = 65534  # "nobody": the host uid jails run as when the server is root
+JAIL_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp"}
+ETC_FILES = ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime")
+
+
+class JailError(RuntimeError):
+    """The sandbox failed (not the submission): reported as SE."""
+
+
+@dataclass
+class RawRun:
+    """What happened to one process in the jail, before any verdict is decided."""
+
+    exit_code: int
+    signal: int
+    cpu_s: float
+    wall_s: float
+    maxrss_kb: int
+    killed_for: str | None  # "cpu", "wall", "output" or None
+    stdout: bytes
+    stderr: bytes
+    result: bytes | None = None  # functional problems: the tagged-JSON return value
+
+
+_runtime_lock = threading.Lock()
+_runtime: Path | None = None
+
+
+def runtime_dir() -> Path:
+    """A world-readable copy of the agent, bind-mounted read-only into every jail."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            path = Path(tempfile.mkdtemp(prefix="code-sandbox-rt-"))
+            path.chmod(0o755)
+            shutil.copyfile(agent_module.__file__, path / "agent.py")
+            (path / "agent.py").chmod(0o644)
+            atexit.register(shutil.rmtree, path, True)
+            _runtime = path
+        return _runtime
+
+
+def _raise_stack_rlimit() -> None:
+    """Jails inherit an unlimited stack soft limit (deep recursion bounded only by memory)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_STACK, (hard, hard))
+
+
+def bwrap_path() -> str:
+    found = shutil.which("bwrap")
+    if not found:
+        raise JailError("bubblewrap (bwrap) is not installed: run scripts/setup.sh "
+                        "or `apt-get install bubblewrap`")
+    return found
+
+
+class Jail:
+    """A running jail for one submission. Not thread-safe, except kill()."""
+
+    def __init__(self, language: Language, *, tmpfs_bytes: int = 512 << 20,
+                 pch_dir: Path | None = None) -> None:
+        self.language = language
+        self.tmpfs_bytes = tmpfs_bytes
+        self.pch_dir = pch_dir
+        self._proc: subprocess.Popen | None = None
+        self._killed = threading.Event()
+        self.interpreter_version = ""
+
+    # ------------------------------------------------------------ lifecycle
+    def _argv(self, seccomp_fd: int) -> list[str]:
+        argv = [
+            bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
+            "--clearenv", "--hostname", "sandbox", "--cap-drop", "ALL",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/sbin", "/sbin",
+        ]
+        if os.path.isdir("/usr/lib64"):
+            argv += ["--symlink", "usr/lib64", "/lib64"]
+        for path in ETC_FILES:
+            if os.path.exists(path):
+                argv += ["--ro-bind", path, path]
+        argv += [
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(self.tmpfs_bytes), "--tmpfs", "/tmp",
+            "--size", str(self.tmpfs_bytes), "--tmpfs", "/work",
+            "--ro-bind", str(runtime_dir() / "agent.py"), AGENT_MOUNT,
+        ]
+        if self.language.needs_pch and self.pch_dir is not None:
+            argv += ["--ro-bind", str(self.pch_dir), PCH_MOUNT]
+        for key, value in JAIL_ENV.items():
+            argv += ["--setenv", key, value]
+        argv += ["--chdir", "/work", "--seccomp", str(seccomp_fd),
+                 self.language.agent_interpreter, AGENT_MOUNT]
+        return argv
+
+    def start(self) -> None:
+        _raise_stack_rlimit()
+        seccomp_fd = filter_fd()
+        as_root = os.geteuid() == 0
+        try:
+            self._proc = subprocess.Popen(
+                self._argv(seccomp_fd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, pass_fds=(seccomp_fd,), bufsize=0,
+                user=JAIL_UID if as_root else None, group=JAIL_UID if as_root else None,
+                extra_groups=[] if as_root else None, close_fds=True)
+        except OSError as exc:
+            raise JailError(f"cannot start bubblewrap: {exc}") from exc
+        finally:
+            os.close(seccomp_fd)
+        hello = self._receive()
+        if not hello.get("ready"):
+            raise JailError(f"the jail's agent did not start: {hello}")
+        self.interpreter_version = hello.get("version", "")
+
+    def kill(self) -> None:
+        """Kills the jail at once (safe from any thread); pending calls raise JailError."""
+        self._killed.set()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.kill()
+            except OSError:
+                pass
+
+    @property
+    def killed(self) -> bool:
+        return self._killed.is_set()
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                write_message(proc.stdin.fileno(), {"op": "exit"})
+            except OSError:
+                pass
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        try:
+            proc.stderr.close()
+        except OSError:
+            pass
+        self._proc = None
+
+    def __enter__(self) -> "Jail":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.kill() if exc_info[0] is not None else None
+        self.close()
+
+    # ------------------------------------------------------------ messaging
+    def _send(self, header: dict, blobs: tuple[bytes, ...] = ()) -> None:
+        if self._proc is None:
+            raise JailError("the jail is not running")
+        try:
+            write_message(self._proc.stdin.fileno(), header, blobs)
+        except OSError as exc:
+            raise self._gone(f"cannot talk to the jail: {exc}") from exc
+
+    def _receive(self) -> tuple[dict, list[bytes]] | dict:
+        try:
+            header, blobs = read_message(self._proc.stdout.fileno())
+        except (EOFError, OSError, ValueError) as exc:
+            raise self._gone("the jail's agent exited unexpectedly") from exc
+        if "error" in header:
+            raise JailError(f"the jail's agent refused a request: {header['error']}")
+        return (header, blobs) if blobs else header
+
+    def _gone(self, what: str) -> JailError:
+        if self.killed:
+            return JailError("the jail was killed (request cancelled)")
+        detail = b""
+        proc = self._proc
+        if proc is not None:
+            try:
+                proc.wait(timeout=1)
+                detail = proc.stderr.read(2000) or b""
+            except (subprocess.TimeoutExpired, OSError, ValueError):
+                pass
+        suffix = f": {detail.decode(errors='replace').strip()}" if detail.strip() else ""
+        return JailError(what + suffix)
+
+    # ------------------------------------------------------------ operations
+    def write_file(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        self._send({"op": "write_file", "path": name, "mode": mode}, (data,))
+        self._receive()
+
+    def load_python(self, spec: dict) -> bool:
+        """Compiles the source once in the warm agent; returns False on a syntax error."""
+        self._send({"op": "load_python", "python": spec})
+        reply = self._receive()
+        return not reply.get("syntax_error")
+
+    def run(self, limits: RunLimits, *, argv: list[str] | None = None,
+            python: dict | None = None, stdin: bytes = b"", args: list | None = None) -> RawRun:
+        """Runs one process: an exec of `argv`, or a fork of the warm interpreter (`python`)."""
+        request: dict = {"op": "run", "limits": limits.to_agent()}
+        if argv is not None:
+            request["argv"] = argv
+            request["env"] = JAIL_ENV
+        else:
+            request["python"] = python
+            request["args"] = args
+        self._send(request, (stdin,))
+        reply = self._receive()
+        header, blobs = reply if isinstance(reply, tuple) else (reply, [])
+        blobs = list(blobs) + [b""] * (3 - len(blobs))
+        result = blobs[2] if python is not None and python.get("mode") == "functional" else None
+        return RawRun(exit_code=header["exit_code"], signal=header["signal"],
+                      cpu_s=header["cpu_s"], wall_s=header["wall_s"],
+                      maxrss_kb=header["maxrss_kb"], killed_for=header["killed_for"],
+                      stdout=blobs[0], stderr=blobs[1], result=result)

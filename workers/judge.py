@@ -1,0 +1,445 @@
+"""Grading one submission: one jail, compile once, every test in a fresh process, compare.
+
+`Judge` is the execution engine behind both the gRPC server and the embedded
+(in-process) sandbox: the same code decides every verdict either way.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sandbox.v1 import sandbox_pb2 as pb
+from workers import compare
+from workers.jail import AGENT_MOUNT, Jail, JailError, RawRun
+from workers.languages import Language, available_languages
+from workers.limits import COMPILE_LIMITS, RunLimits, resolve_limits
+from workers.pch import ensure_pch
+from workers.verdicts import classify_run
+
+EXCERPT_BYTES = 4096
+COMPILE_LOG_BYTES = 16384
+MAX_SOURCE_BYTES = 1 << 20
+JAIL_ATTEMPTS = 2  # a jail that fails to start or dies is retried once in a fresh one
+CHECKER_LIMITS = RunLimits(time_limit_s=10.0, memory_mb=1024)
+
+
+class InvalidRequest(ValueError):
+    """Bad input from the caller (maps to INVALID_ARGUMENT)."""
+
+
+class Cancelled(RuntimeError):
+    """The caller went away or its deadline passed; the run was killed."""
+
+
+@dataclass
+class CancelToken:
+    """Lets another thread cancel a grading: kills the jails it is using at once."""
+
+    _event: threading.Event = field(default_factory=threading.Event)
+    _jails: list = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._event.set()
+            jails = list(self._jails)
+        for jail in jails:
+            jail.kill()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def attach(self, jail: Jail) -> None:
+        with self._lock:
+            self._jails.append(jail)
+            if self._event.is_set():
+                jail.kill()
+
+    def detach(self, jail: Jail) -> None:
+        with self._lock:
+            if jail in self._jails:
+                self._jails.remove(jail)
+
+
+def _excerpt(data: bytes) -> tuple[bytes, bool]:
+    return (data[:EXCERPT_BYTES], True) if len(data) > EXCERPT_BYTES else (data, False)
+
+
+def _usage(raw: RawRun) -> pb.Usage:
+    return pb.Usage(cpu_time_s=raw.cpu_s, wall_time_s=raw.wall_s, peak_memory_kb=raw.maxrss_kb)
+
+
+def _compare_mode(comparison: pb.Comparison) -> int:
+    return comparison.mode or pb.Comparison.LCB
+
+
+class Judge:
+    """Runs submissions. Thread-safe: each call uses its own jail(s)."""
+
+    def __init__(self, *, python_fast_path: bool = True, tmpfs_bytes: int = 512 << 20,
+                 max_source_bytes: int = MAX_SOURCE_BYTES) -> None:
+        self.languages = available_languages()
+        self.python_fast_path = python_fast_path
+        self.tmpfs_bytes = tmpfs_bytes
+        self.max_source_bytes = max_source_bytes
+        self._pch_dir = None
+        self._pch_lock = threading.Lock()
+        self._pch_done = False
+
+    # ------------------------------------------------------------ setup
+    def language(self, name: str) -> Language:
+        found = self.languages.get(name.strip().lower())
+        if found is None:
+            known = ", ".join(sorted({lang.name for lang in self.languages.values()}))
+            raise InvalidRequest(f"unknown language {name!r}; this server runs: {known}")
+        return found
+
+    def pch_dir(self, language: Language):
+        if not language.needs_pch:
+            return None
+        with self._pch_lock:
+            if not self._pch_done:
+                self._pch_dir = ensure_pch(language.compile_argv[0], language.version)
+                self._pch_done = True
+            return self._pch_dir
+
+    def warm_up(self) -> None:
+        """Builds the C++ precompiled header and reads versions ahead of the first request."""
+        for language in set(self.languages.values()):
+            _ = language.version
+            self.pch_dir(language)
+
+    def _new_jail(self, language: Language, cancel: CancelToken | None) -> Jail:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("cancelled before the jail started")
+        jail = Jail(language, tmpfs_bytes=self.tmpfs_bytes, pch_dir=self.pch_dir(language))
+        if cancel is not None:
+            cancel.attach(jail)
+        try:
+            jail.start()
+        except JailError:
+            if cancel is not None:
+                cancel.detach(jail)
+            jail.close()
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("cancelled while the jail started") from None
+            raise
+        return jail
+
+    def _release(self, jail: Jail, cancel: CancelToken | None) -> None:
+        if cancel is not None:
+            cancel.detach(jail)
+        jail.close()
+
+    # ------------------------------------------------------------ validation
+    def validate_source(self, source: str, language_name: str) -> Language:
+        language = self.language(language_name)
+        if not source.strip():
+            raise InvalidRequest("the source is empty")
+        size = len(source.encode("utf-8", errors="surrogatepass"))
+        if size > self.max_source_bytes:
+            raise InvalidRequest(f"the source is {size} bytes; the limit is {self.max_source_bytes}")
+        if "\x00" in source:
+            raise InvalidRequest("the source contains a NUL byte")
+        return language
+
+    def validate_grade(self, request: pb.GradeRequest, tests: pb.TestSet) -> tuple[Language, RunLimits]:
+        language = self.validate_source(request.source, request.language)
+        try:
+            limits = resolve_limits(request.limits)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        if not tests.tests:
+            raise InvalidRequest("the test set is empty")
+        if request.kind == pb.FUNCTIONAL:
+            if not language.python_fast_path:
+                raise InvalidRequest("functional problems are Python-only (python, pypy)")
+            if not request.func_name.isidentifier():
+                raise InvalidRequest("functional problems need func_name, a Python identifier")
+            for index, test in enumerate(tests.tests):
+                try:
+                    [json.loads(line) for line in test.input.decode("utf-8").split("\n")]
+                    json.loads(test.output.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise InvalidRequest(
+                        f"test {index}: functional tests need one JSON value per input line "
+                        f"and a JSON output ({exc})") from None
+        elif request.kind not in (pb.STDIN, pb.PROBLEM_KIND_UNSPECIFIED):
+            raise InvalidRequest(f"unknown problem kind {request.kind}")
+        comparison = request.comparison
+        mode = _compare_mode(comparison)
+        if mode not in pb.Comparison.Mode.values():
+            raise InvalidRequest(f"unknown comparison mode {mode}")
+        if mode == pb.Comparison.FLOAT:
+            for name in ("abs_epsilon", "rel_epsilon"):
+                value = getattr(comparison, name)
+                if value < 0 or value != value:
+                    raise InvalidRequest(f"comparison.{name} must be a non-negative number")
+        if mode == pb.Comparison.CHECKER:
+            self.validate_source(comparison.checker.source, comparison.checker.language)
+        return language, limits
+
+    # ------------------------------------------------------------ grading
+    def grade(self, request: pb.GradeRequest, tests: pb.TestSet,
+              cancel: CancelToken | None = None) -> pb.GradeResponse:
+        """Grades one submission. Raises InvalidRequest or Cancelled; a sandbox failure is SE."""
+        language, limits = self.validate_grade(request, tests)
+        started = time.monotonic()
+        last_error: Exception | None = None
+        for _attempt in range(JAIL_ATTEMPTS):
+            try:
+                response = _Grading(self, request, tests, language, limits, cancel).run()
+                response.timings.total_s = time.monotonic() - started
+                return response
+            except JailError as exc:
+                if cancel is not None and cancel.cancelled:
+                    raise Cancelled(str(exc)) from None
+                last_error = exc
+        return pb.GradeResponse(
+            request_id=request.request_id, verdict=pb.SE, total=len(tests.tests),
+            message=f"sandbox error: {last_error}",
+            timings=pb.Timings(total_s=time.monotonic() - started))
+
+    def execute(self, request: pb.ExecuteRequest,
+                cancel: CancelToken | None = None) -> pb.ExecuteResponse:
+        language = self.validate_source(request.source, request.language)
+        try:
+            limits = resolve_limits(request.limits)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        started = time.monotonic()
+        try:
+            return _Execution(self, request, language, limits, cancel).run(started)
+        except JailError as exc:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled(str(exc)) from None
+            return pb.ExecuteResponse(request_id=request.request_id, verdict=pb.SE,
+                                      message=f"sandbox error: {exc}")
+
+
+class _Program:
+    """A submission loaded into a jail: compiled once, then run once per input."""
+
+    def __init__(self, judge: Judge, jail: Jail, language: Language, source: str,
+                 kind: int = pb.STDIN, func_name: str = "", prelude: str | None = None) -> None:
+        self.judge = judge
+        self.jail = jail
+        self.language = language
+        self.python_spec = None
+        if language.python_fast_path:
+            self.python_spec = {"file": language.source_file, "source_text": source,
+                                "mode": "functional" if kind == pb.FUNCTIONAL else "stdin",
+                                "func_name": func_name, "prelude": prelude}
+        self.source = source
+
+    def prepare(self) -> tuple[bool, str, float]:
+        """Writes (and compiles) the program. Returns (ok, compile log, compile seconds)."""
+        jail, language = self.jail, self.language
+        jail.write_file(language.source_file, self.source.encode("utf-8", errors="surrogatepass"))
+        if self.python_spec is not None:
+            if self.judge.python_fast_path:
+                jail.load_python(self.python_spec)
+            else:
+                jail.write_file(".spec.json", json.dumps(self.python_spec).encode())
+            return True, "", 0.0
+        if not language.compiled:
+            return True, "", 0.0
+        raw = jail.run(COMPILE_LIMITS, argv=list(language.compile_argv))
+        log = (raw.stderr + raw.stdout).decode("utf-8", errors="replace")[:COMPILE_LOG_BYTES]
+        if raw.killed_for in ("cpu", "wall"):
+            return False, log + "\ncompilation timed out", raw.wall_s
+        if raw.exit_code != 0 or raw.signal != 0:
+            return False, log or f"compiler exited with status {raw.exit_code}/{raw.signal}", raw.wall_s
+        return True, log, raw.wall_s
+
+    def run(self, limits: RunLimits, stdin: bytes, args: list | None = None) -> RawRun:
+        spec = self.python_spec
+        if spec is None:
+            return self.jail.run(limits, argv=list(self.language.run_argv), stdin=stdin)
+        if self.judge.python_fast_path:
+            return self.jail.run(limits, python=spec, stdin=stdin, args=args)
+        args_file = "-"
+        if args is not None:
+            self.jail.write_file(".args.json", json.dumps(args).encode())
+            args_file = "/work/.args.json"
+        argv = [self.language.agent_interpreter, AGENT_MOUNT, "--cold-child",
+                "/work/.spec.json", args_file]
+        return self.jail.run(limits, argv=argv, stdin=stdin)
+
+
+class _Checker:
+    """A special judge in its own jail: `checker input output answer` → exit code verdict."""
+
+    def __init__(self, judge: Judge, checker: pb.Checker, cancel: CancelToken | None) -> None:
+        self.judge = judge
+        self.cancel = cancel
+        self.language = judge.language(checker.language)
+        self.jail = judge._new_jail(self.language, cancel)
+        self.program = _Program(judge, self.jail, self.language, checker.source)
+
+    def prepare(self) -> None:
+        ok, log, _ = self.program.prepare()
+        if not ok:
+            raise JailError(f"the checker does not compile: {log[:2000]}")
+
+    def check(self, test: pb.TestCase, output: bytes) -> tuple[int, str]:
+        for name, data in (("input.txt", test.input), ("output.txt", output),
+                           ("answer.txt", test.output)):
+            self.jail.write_file(name, data)
+        if self.program.python_spec is not None:
+            # Python checkers see the usual argv through the cold path's sys.argv.
+            argv = [self.language.agent_interpreter, "main.py", "input.txt", "output.txt",
+                    "answer.txt"]
+        else:
+            argv = list(self.language.run_argv) + ["input.txt", "output.txt", "answer.txt"]
+        raw = self.jail.run(CHECKER_LIMITS, argv=argv)
+        comment = (raw.stderr or raw.stdout).decode("utf-8", errors="replace").strip()[:500]
+        if raw.killed_for or raw.signal:
+            return pb.SE, f"checker failed ({raw.killed_for or 'signal ' + str(raw.signal)})"
+        verdict = {0: pb.AC, 1: pb.WA, 2: pb.PE}.get(raw.exit_code)
+        if verdict is None:
+            return pb.SE, f"checker failed with exit code {raw.exit_code}: {comment}"
+        return verdict, comment
+
+    def close(self) -> None:
+        self.judge._release(self.jail, self.cancel)
+
+
+class _Grading:
+    def __init__(self, judge: Judge, request: pb.GradeRequest, tests: pb.TestSet,
+                 language: Language, limits: RunLimits, cancel: CancelToken | None) -> None:
+        self.judge = judge
+        self.request = request
+        self.tests = tests
+        self.language = language
+        self.limits = limits
+        self.cancel = cancel
+        self.mode = _compare_mode(request.comparison)
+        self.stop_first = (request.stop_on_first_failure
+                           if request.HasField("stop_on_first_failure") else True)
+
+    def run(self) -> pb.GradeResponse:
+        request = self.request
+        response = pb.GradeResponse(request_id=request.request_id, total=len(self.tests.tests))
+        t0 = time.monotonic()
+        jail = self.judge._new_jail(self.language, self.cancel)
+        checker = None
+        try:
+            response.timings.jail_start_s = time.monotonic() - t0
+            prelude = "lcb" if self.mode == pb.Comparison.LCB else None
+            program = _Program(self.judge, jail, self.language, request.source, request.kind,
+                               request.func_name, prelude)
+            ok, log, compile_s = program.prepare()
+            response.compile_log = log
+            response.timings.compile_s = compile_s
+            if not ok:
+                response.verdict = pb.CE
+                response.message = "compilation failed"
+                return response
+            if self.mode == pb.Comparison.CHECKER:
+                checker = _Checker(self.judge, request.comparison.checker, self.cancel)
+                checker.prepare()
+            t1 = time.monotonic()
+            self._run_tests(program, checker, response)
+            response.timings.run_s = time.monotonic() - t1
+        finally:
+            if checker is not None:
+                checker.close()
+            self.judge._release(jail, self.cancel)
+        return response
+
+    def _run_tests(self, program: _Program, checker: _Checker | None,
+                   response: pb.GradeResponse) -> None:
+        failed = False
+        for index, test in enumerate(self.tests.tests):
+            if failed and self.stop_first:
+                response.tests.add(index=index, verdict=pb.SKIPPED)
+                continue
+            args = None
+            if self.request.kind == pb.FUNCTIONAL:
+                args = [json.loads(line) for line in test.input.decode("utf-8").split("\n")]
+            raw = program.run(self.limits, test.input, args)
+            verdict, message = self._judge_test(raw, test, checker)
+            result = response.tests.add(index=index, verdict=verdict, usage=_usage(raw),
+                                        message=message)
+            result.exit.exit_code = raw.exit_code
+            result.exit.signal = raw.signal
+            if verdict == pb.AC:
+                response.passed += 1
+                continue
+            if not failed:
+                failed = True
+                response.verdict = verdict
+                response.message = f"test {index}: {message}"
+                self._excerpt(response.first_failure, index, test, raw)
+        if not failed:
+            response.verdict = pb.AC
+
+    def _judge_test(self, raw: RawRun, test: pb.TestCase,
+                    checker: _Checker | None) -> tuple[int, str]:
+        failure = classify_run(raw, self.limits)
+        if failure is not None:
+            return failure
+        if self.request.kind == pb.FUNCTIONAL:
+            outcome = compare.compare_functional(raw.result, test.output)
+        elif self.mode == pb.Comparison.LCB:
+            outcome = compare.compare_lcb_stdin(raw.stdout, test.output)
+        elif self.mode == pb.Comparison.EXACT:
+            outcome = compare.compare_exact(raw.stdout, test.output)
+        elif self.mode == pb.Comparison.TOKENS:
+            outcome = compare.compare_tokens(raw.stdout, test.output)
+        elif self.mode == pb.Comparison.FLOAT:
+            comparison = self.request.comparison
+            outcome = compare.compare_float(raw.stdout, test.output, comparison.abs_epsilon,
+                                            comparison.rel_epsilon)
+        else:
+            return checker.check(test, raw.stdout)
+        return (pb.AC, "") if outcome.accepted else (pb.WA, outcome.message)
+
+    @staticmethod
+    def _excerpt(target: pb.FailureExcerpt, index: int, test: pb.TestCase, raw: RawRun) -> None:
+        target.test_index = index
+        truncated = False
+        for name, data in (("input", test.input), ("stdout", raw.stdout),
+                           ("stderr", raw.stderr), ("expected", test.output)):
+            cut, was_cut = _excerpt(data)
+            setattr(target, name, cut)
+            truncated = truncated or was_cut
+        target.truncated = truncated
+
+
+class _Execution:
+    def __init__(self, judge: Judge, request: pb.ExecuteRequest, language: Language,
+                 limits: RunLimits, cancel: CancelToken | None) -> None:
+        self.judge, self.request, self.language = judge, request, language
+        self.limits, self.cancel = limits, cancel
+
+    def run(self, started: float) -> pb.ExecuteResponse:
+        request = self.request
+        response = pb.ExecuteResponse(request_id=request.request_id)
+        jail = self.judge._new_jail(self.language, self.cancel)
+        try:
+            response.timings.jail_start_s = time.monotonic() - started
+            program = _Program(self.judge, jail, self.language, request.source)
+            ok, log, compile_s = program.prepare()
+            response.compile_log = log
+            response.timings.compile_s = compile_s
+            if not ok:
+                response.verdict = pb.CE
+                response.message = "compilation failed"
+                return response
+            t1 = time.monotonic()
+            raw = program.run(self.limits, request.stdin)
+            response.timings.run_s = time.monotonic() - t1
+        finally:
+            self.judge._release(jail, self.cancel)
+        failure = classify_run(raw, self.limits)
+        response.verdict, response.message = failure if failure else (pb.AC, "")
+        response.stdout, response.stderr = raw.stdout, raw.stderr
+        response.exit.exit_code, response.exit.signal = raw.exit_code, raw.signal
+        response.usage.CopyFrom(_usage(raw))
+        response.timings.total_s = time.monotonic() - started
+        return response

@@ -1,0 +1,52 @@
+"""Turning what happened to a process into a verdict (before the output is compared)."""
+from __future__ import annotations
+
+import signal as signals
+
+from sandbox.v1 import sandbox_pb2 as pb
+from workers.jail import RawRun
+from workers.limits import RunLimits
+
+# A failing run that peaked this close to the memory limit is judged MLE.
+MLE_PEAK_FRACTION = 0.9
+_ALLOCATION_FAILURES = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory",
+                        b"out of memory")
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signals.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _allocation_failed(stderr: bytes) -> bool:
+    tail = stderr[-4096:]
+    return any(marker in tail for marker in _ALLOCATION_FAILURES)
+
+
+def classify_run(raw: RawRun, limits: RunLimits) -> tuple[int, str] | None:
+    """TLE / MLE / RE / OLE with a message, or None when the process ran to exit code 0.
+
+    TLE is judged on CPU time; the wall-clock cap only catches sleeping or blocked
+    programs. MLE is a failing run that hit the address-space limit: it peaked near
+    the limit, or its allocator reported the failure (Python MemoryError, C++ bad_alloc).
+    """
+    if raw.killed_for == "output":
+        return pb.OLE, f"output exceeded {limits.output_bytes} bytes"
+    if raw.killed_for == "cpu" or raw.cpu_s > limits.time_limit_s or raw.signal == signals.SIGXCPU:
+        return pb.TLE, f"CPU time {raw.cpu_s:.3f} s exceeded the limit of {limits.time_limit_s:g} s"
+    if raw.killed_for == "wall":
+        return pb.TLE, (f"wall-clock time exceeded {limits.wall_s:g} s "
+                        f"(the program slept or blocked; CPU time {raw.cpu_s:.3f} s)")
+    failed = raw.exit_code != 0 or raw.signal != 0
+    if not failed:
+        return None
+    near_limit = raw.maxrss_kb * 1024 >= MLE_PEAK_FRACTION * limits.memory_mb * (1 << 20)
+    if near_limit or _allocation_failed(raw.stderr):
+        return pb.MLE, f"memory limit of {limits.memory_mb} MiB exceeded (peak {raw.maxrss_kb} KiB)"
+    if raw.signal == signals.SIGXFSZ:
+        return pb.RE, f"file size limit of {limits.file_size_bytes} bytes exceeded"
+    if raw.signal:
+        return pb.RE, f"killed by {signal_name(raw.signal)}"
+    return pb.RE, f"exit code {raw.exit_code}"
