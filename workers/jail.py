@@ -86,6 +86,13 @@ def bwrap_path() -> str:
     return found
 
 
+def _setpriv() -> str:
+    found = shutil.which("setpriv")
+    if not found:
+        raise JailError("setpriv (util-linux) is needed to drop root for the jail")
+    return found
+
+
 class Jail:
     """A running jail for one submission. Not thread-safe, except kill()."""
 
@@ -124,18 +131,23 @@ class Jail:
             argv += ["--setenv", key, value]
         argv += ["--chdir", "/work", "--seccomp", str(seccomp_fd),
                  self.language.agent_interpreter, AGENT_MOUNT]
+        if not self.language.python_fast_path:
+            argv.append("--no-warm")
         return argv
 
     def start(self) -> None:
         _raise_stack_rlimit()
         seccomp_fd = filter_fd()
-        as_root = os.geteuid() == 0
+        argv = self._argv(seccomp_fd)
+        if os.geteuid() == 0:
+            # Drop to an unprivileged host uid with setpriv rather than Popen(user=...):
+            # setuid between fork and exec in a multi-threaded gRPC process can crash the child.
+            argv = [_setpriv(), f"--reuid={JAIL_UID}", f"--regid={JAIL_UID}", "--clear-groups",
+                    "--"] + argv
         try:
             self._proc = subprocess.Popen(
-                self._argv(seccomp_fd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, pass_fds=(seccomp_fd,), bufsize=0,
-                user=JAIL_UID if as_root else None, group=JAIL_UID if as_root else None,
-                extra_groups=[] if as_root else None, close_fds=True)
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(seccomp_fd,), bufsize=0, close_fds=True)
         except OSError as exc:
             raise JailError(f"cannot start bubblewrap: {exc}") from exc
         finally:

@@ -56,3 +56,19 @@ def ensure_pch(compiler: str, version: str) -> Path | None:
             return directory
         except (OSError, RuntimeError, subprocess.SubprocessError):
             return None
+
+
+def main() -> int:
+    """`python -m workers.pch`: builds (or finds) the precompiled header and prints where."""
+    from workers.languages import available_languages
+    cpp = available_languages().get("cpp")
+    if cpp is None:
+        print("pch: g++ not found; C++ is unavailable")
+        return 0
+    directory = ensure_pch(cpp.compile_argv[0], cpp.version)
+    print(f"pch: {directory}" if directory else "pch: could not build (C++ compiles stay slower)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Shared fixtures: a real gRPC server on a unix socket, a client, and helpers."""
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from sandbox.client import SandboxClient
+from sandbox.server import Server
+from sandbox.service import SandboxCore
+from sandbox.v1 import sandbox_pb2 as pb
+from workers.judge import Judge
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+class ServerThread:
+    """A real sandbox.v1 server running in its own event loop thread."""
+
+    def __init__(self, address: str, **kwargs) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = self.call(self._make(address, kwargs))
+        self.call(self.server.start())
+        self.address = address if address.startswith("unix:") else \
+            f"{address.rsplit(':', 1)[0]}:{self.server.port}"
+
+    @staticmethod
+    async def _make(address, kwargs):
+        return Server(address, **kwargs)
+
+    def call(self, coro, timeout: float = 120):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.call(self.server.stop(grace))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def socket_dir():
+    with tempfile.TemporaryDirectory(prefix="sandbox-test-") as path:
+        yield Path(path)
+
+
+@pytest.fixture(scope="session")
+def judge() -> Judge:
+    return Judge()
+
+
+@pytest.fixture(scope="session")
+def cold_judge() -> Judge:
+    """The same engine with the Python fast path off: every test is a fresh interpreter."""
+    return Judge(python_fast_path=False)
+
+
+@pytest.fixture(scope="session")
+def server(socket_dir, judge):
+    thread = ServerThread(f"unix:{socket_dir}/sandbox.sock", core=SandboxCore(judge),
+                          capacity=max(2, os.cpu_count() or 2), max_queue=256)
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    with SandboxClient(server.address, timeout=120) as c:
+        c.wait_ready(10)
+        yield c
+
+
+def make_tests(pairs) -> pb.TestSet:
+    return pb.TestSet(tests=[pb.TestCase(input=i.encode() if isinstance(i, str) else i,
+                                         output=o.encode() if isinstance(o, str) else o)
+                             for i, o in pairs])
+
+
+def grade_request(source: str, tests, language: str = "python", *, time_limit: float = 2.0,
+                  memory_mb: int = 256, compare: int = pb.Comparison.LCB, kind: int = pb.STDIN,
+                  func_name: str = "", **limits) -> pb.GradeRequest:
+    test_set = tests if isinstance(tests, pb.TestSet) else make_tests(tests)
+    return pb.GradeRequest(language=language, source=source, test_set=test_set, kind=kind,
+                           func_name=func_name, comparison=pb.Comparison(mode=compare),
+                           limits=pb.Limits(time_limit_s=time_limit, memory_limit_mb=memory_mb,
+                                            **limits))
+
+
+def execute_request(source: str, language: str = "python", stdin: bytes = b"", *,
+                    time_limit: float = 2.0, memory_mb: int = 256, **limits) -> pb.ExecuteRequest:
+    return pb.ExecuteRequest(language=language, source=source, stdin=stdin,
+                             limits=pb.Limits(time_limit_s=time_limit, memory_limit_mb=memory_mb,
+                                              **limits))
