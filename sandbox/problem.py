@@ -34,6 +34,15 @@ class Problem:
     memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB
     compare: str = "lcb"
     checker: dict | None = None
+    # Benchmark metadata (loaders in sandbox/benchmarks fill what their format has).
+    title: str = ""
+    statement: str = ""
+    platform: str = ""
+    difficulty: str = ""
+    contest_date: str = ""  # ISO date, for release-version / date-window selection
+    input_mode: str = "stdin"  # or "file": the program reads input.txt, writes output.txt
+    interactor: dict | None = None  # {language, source}: interactive problem
+    meta: dict = field(default_factory=dict)
 
     def test_set(self) -> pb.TestSet:
         return pb.TestSet(tests=[pb.TestCase(input=_bytes(t["input"]), output=_bytes(t["output"]))

@@ -261,13 +261,15 @@ def make_stdin(data):
     return fd
 
 
-def supervise(pid, started, pipes, limits, control_fd):
-    """Drains the child's pipes while it runs; enforces CPU, wall and output limits."""
-    outputs = {fd: [] for fd in pipes}
+def supervise(pid, started, streams, limits, control_fd):
+    """Drains the child's pipes while it runs; enforces CPU, wall and output limits.
+
+    `streams` maps "stdout" / "stderr" / "result" to the read ends this agent captures.
+    """
+    outputs = {fd: [] for fd in streams.values()}
     total = 0
     cap = limits["output_bytes"]
-    result_cap = limits["output_bytes"]
-    open_fds = set(pipes)
+    open_fds = set(streams.values())
     poller = select.poll()
     for fd in open_fds:
         poller.register(fd, select.POLLIN)
@@ -279,6 +281,7 @@ def supervise(pid, started, pipes, limits, control_fd):
     killed_for = None
     status = None
     rusage = None
+    wall = 0.0
     last_cpu_check = started  # the first CPU check comes 50 ms in
     wall_cap = limits["wall_s"]
     cpu_cap = limits["cpu_s"]
@@ -303,10 +306,10 @@ def supervise(pid, started, pipes, limits, control_fd):
                 poller.unregister(fd)
                 open_fds.discard(fd)
                 continue
-            outputs[fd].append(chunk)
             total += len(chunk)
-            limit = result_cap if fd == pipes[-1] and len(pipes) == 3 else cap
-            if total > limit and killed_for is None:
+            if total <= cap + 65536:
+                outputs[fd].append(chunk)
+            if total > cap and killed_for is None:
                 killed_for = "output"
                 os.kill(pid, signal.SIGKILL)
         if status is None:
@@ -321,15 +324,15 @@ def supervise(pid, started, pipes, limits, control_fd):
             # Drain what is already buffered, then kill leftovers (daemons holding pipes).
             for fd in list(open_fds):
                 while True:
-                    r, _, _ = select.select([fd], [], [], 0)
-                    if not r:
+                    ready, _, _ = select.select([fd], [], [], 0)
+                    if not ready:
                         break
                     chunk = os.read(fd, 65536)
                     if not chunk:
                         break
-                    if total <= cap:
-                        outputs[fd].append(chunk)
                     total += len(chunk)
+                    if total <= cap + 65536:
+                        outputs[fd].append(chunk)
             break
     if pidfd is not None:
         os.close(pidfd)
@@ -340,7 +343,10 @@ def supervise(pid, started, pipes, limits, control_fd):
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
     cpu = (rusage.ru_utime + rusage.ru_stime) if rusage else 0.0
     maxrss = rusage.ru_maxrss if rusage else 0
-    blobs = [b"".join(outputs[fd])[: cap + 1] for fd in pipes]
+    blobs = []
+    for name in ("stdout", "stderr", "result"):
+        fd = streams.get(name)
+        blobs.append(b"".join(outputs[fd])[: cap + 1] if fd is not None else b"")
     return {
         "exit_code": exit_code,
         "signal": sig,
@@ -351,16 +357,43 @@ def supervise(pid, started, pipes, limits, control_fd):
     }, blobs
 
 
-def run_one(request, blobs, control_fd, python_state):
-    """Forks one test process and supervises it; returns (header, blobs)."""
+def read_work_file(name, cap):
+    """The program's output file (file-I/O problems), at most cap + 1 bytes."""
+    try:
+        with open(os.path.join("/work", name), "rb") as fh:
+            return fh.read(cap + 1)
+    except OSError:
+        return b""
+
+
+def run_one(request, blobs, control_fd, python_state, passed_fds):
+    """Forks one test process and supervises it; returns (header, blobs).
+
+    With `passed_fds` (interactive problems) the process's stdin/stdout are those
+    fds (pipes to the interactor's jail) instead of the test input and a capture pipe.
+    """
     limits = request["limits"]
-    stdin_fd = make_stdin(blobs[0] if blobs else b"")
-    out_r, out_w = os.pipe()
+    streams = {}
+    to_close = []
+    data = blobs[0] if blobs else b""
+    if request.get("input_file"):
+        with open(os.path.join("/work", request["input_file"]), "wb") as fh:
+            fh.write(data)
+        data = b""
+    if passed_fds:
+        stdin_fd, out_w = passed_fds
+    else:
+        stdin_fd = make_stdin(data)
+        out_r, out_w = os.pipe()
+        streams["stdout"] = out_r
     err_r, err_w = os.pipe()
-    res_r = res_w = None
-    mode = request.get("python", {}).get("mode")
-    if mode == "functional":
+    streams["stderr"] = err_r
+    to_close += [stdin_fd, out_w, err_w]
+    res_w = None
+    if request.get("python", {}).get("mode") == "functional":
         res_r, res_w = os.pipe()
+        streams["result"] = res_r
+        to_close.append(res_w)
     args = request.get("args")
     started = time.monotonic()
     pid = os.fork()
@@ -377,16 +410,17 @@ def run_one(request, blobs, control_fd, python_state):
             except OSError:
                 pass
         os._exit(127)
-    for fd in (stdin_fd, out_w, err_w) + ((res_w,) if res_w is not None else ()):
+    for fd in to_close:
         os.close(fd)
-    pipes = [out_r, err_r] + ([res_r] if res_r is not None else [])
-    header, outs = supervise(pid, started, pipes, limits, control_fd)
-    for fd in pipes:
+    header, outs = supervise(pid, started, streams, limits, control_fd)
+    for fd in streams.values():
         os.close(fd)
+    if request.get("output_file"):
+        outs[0] = read_work_file(request["output_file"], limits["output_bytes"])
     return header, outs
 
 
-def serve(control_in, control_out):
+def serve(control_in, control_out, fd_socket):
     python_state = (None, None)
     while True:
         try:
@@ -400,11 +434,19 @@ def serve(control_in, control_out):
                 fh.write(blobs[0])
             os.chmod(path, request.get("mode", 0o644))
             write_message(control_out, {"ok": True})
+        elif op == "read_file":
+            write_message(control_out, {"ok": True},
+                          (read_work_file(request["path"], request.get("max_bytes", 1 << 28)),))
         elif op == "load_python":
             python_state = compile_python(request["python"])
             write_message(control_out, {"ok": True, "syntax_error": python_state[1] is not None})
         elif op == "run":
-            header, outs = run_one(request, blobs, control_in, python_state)
+            passed = None
+            if request.get("stdio_fds"):
+                import socket
+                _msg, fds, _flags, _addr = socket.recv_fds(fd_socket, 16, 2)
+                passed = tuple(fds)
+            header, outs = run_one(request, blobs, control_in, python_state, passed)
             write_message(control_out, header, outs)
         elif op == "exit":
             return
@@ -452,8 +494,13 @@ def main():
             except ImportError:
                 pass
     write_message(control_out, {"ready": True, "version": sys.version.split()[0]})
+    fd_socket = None
+    if "--fd-socket" in sys.argv:
+        import socket
+        fd_socket = socket.socket(fileno=int(sys.argv[sys.argv.index("--fd-socket") + 1]))
+        os.set_inheritable(fd_socket.fileno(), False)
     try:
-        serve(control_in, control_out)
+        serve(control_in, control_out, fd_socket)
     except OSError as exc:
         if exc.errno not in (errno.EPIPE, errno.EBADF):
             raise

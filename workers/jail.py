@@ -14,6 +14,7 @@ import atexit
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -104,6 +105,9 @@ class Jail:
         self._proc: subprocess.Popen | None = None
         self._killed = threading.Event()
         self.interpreter_version = ""
+        # A unix socket to hand the agent pipe ends (interactive problems) with SCM_RIGHTS.
+        self._fd_socket, self._fd_socket_child = socket.socketpair(socket.AF_UNIX,
+                                                                   socket.SOCK_STREAM)
 
     # ------------------------------------------------------------ lifecycle
     def _argv(self, seccomp_fd: int) -> list[str]:
@@ -133,6 +137,7 @@ class Jail:
                  self.language.agent_interpreter, AGENT_MOUNT]
         if not self.language.python_fast_path:
             argv.append("--no-warm")
+        argv += ["--fd-socket", str(self._fd_socket_child.fileno())]
         return argv
 
     def start(self) -> None:
@@ -147,11 +152,13 @@ class Jail:
         try:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(seccomp_fd,), bufsize=0, close_fds=True)
+                pass_fds=(seccomp_fd, self._fd_socket_child.fileno()), bufsize=0,
+                close_fds=True)
         except OSError as exc:
             raise JailError(f"cannot start bubblewrap: {exc}") from exc
         finally:
             os.close(seccomp_fd)
+            self._fd_socket_child.close()
         hello = self._receive()
         if not hello.get("ready"):
             raise JailError(f"the jail's agent did not start: {hello}")
@@ -194,6 +201,7 @@ class Jail:
             proc.stderr.close()
         except OSError:
             pass
+        self._fd_socket.close()
         self._proc = None
 
     def __enter__(self) -> "Jail":
@@ -241,6 +249,12 @@ class Jail:
         self._send({"op": "write_file", "path": name, "mode": mode}, (data,))
         self._receive()
 
+    def read_file(self, name: str, max_bytes: int = 1 << 28) -> bytes:
+        """A file from the jail's /work (e.g. a compiled checker, to cache it)."""
+        self._send({"op": "read_file", "path": name, "max_bytes": max_bytes})
+        reply = self._receive()
+        return reply[1][0] if isinstance(reply, tuple) else b""
+
     def load_python(self, spec: dict) -> bool:
         """Compiles the source once in the warm agent; returns False on a syntax error."""
         self._send({"op": "load_python", "python": spec})
@@ -248,9 +262,17 @@ class Jail:
         return not reply.get("syntax_error")
 
     def run(self, limits: RunLimits, *, argv: list[str] | None = None,
-            python: dict | None = None, stdin: bytes = b"", args: list | None = None) -> RawRun:
-        """Runs one process: an exec of `argv`, or a fork of the warm interpreter (`python`)."""
-        request: dict = {"op": "run", "limits": limits.to_agent()}
+            python: dict | None = None, stdin: bytes = b"", args: list | None = None,
+            stdio_fds: tuple[int, int] | None = None, input_file: str = "",
+            output_file: str = "") -> RawRun:
+        """Runs one process: an exec of `argv`, or a fork of the warm interpreter (`python`).
+
+        stdio_fds: (stdin, stdout) for the process instead of `stdin` and a capture pipe
+        (interactive problems). input_file / output_file: file-I/O problems; the input is
+        written to /work/input_file and stdout is replaced by /work/output_file.
+        """
+        request: dict = {"op": "run", "limits": limits.to_agent(), "stdio_fds": bool(stdio_fds),
+                         "input_file": input_file, "output_file": output_file}
         if argv is not None:
             request["argv"] = argv
             request["env"] = JAIL_ENV
@@ -258,6 +280,14 @@ class Jail:
             request["python"] = python
             request["args"] = args
         self._send(request, (stdin,))
+        if stdio_fds:
+            try:
+                socket.send_fds(self._fd_socket, [b"f"], list(stdio_fds))
+            except OSError as exc:
+                raise self._gone(f"cannot pass pipes to the jail: {exc}") from exc
+            finally:
+                for fd in stdio_fds:  # handed over: the jail's process now owns them
+                    os.close(fd)
         reply = self._receive()
         header, blobs = reply if isinstance(reply, tuple) else (reply, [])
         blobs = list(blobs) + [b""] * (3 - len(blobs))

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sandbox.v1 import sandbox_pb2 as pb
 from workers import compare
@@ -16,13 +17,15 @@ from workers.jail import AGENT_MOUNT, Jail, JailError, RawRun
 from workers.languages import Language, available_languages
 from workers.limits import COMPILE_LIMITS, RunLimits, resolve_limits
 from workers.pch import ensure_pch
+from workers.special_judges import (HELPER_LIMITS, BinaryCache, HelperProgram, check_output,
+                                    exit_code_verdict)
 from workers.verdicts import classify_run
 
 EXCERPT_BYTES = 4096
 COMPILE_LOG_BYTES = 16384
 MAX_SOURCE_BYTES = 1 << 20
 JAIL_ATTEMPTS = 2  # a jail that fails to start or dies is retried once in a fresh one
-CHECKER_LIMITS = RunLimits(time_limit_s=10.0, memory_mb=1024)
+INTERACTOR_FILES = ("input.txt", "output.txt")
 
 
 class InvalidRequest(ValueError):
@@ -72,6 +75,20 @@ def _usage(raw: RawRun) -> pb.Usage:
     return pb.Usage(cpu_time_s=raw.cpu_s, wall_time_s=raw.wall_s, peak_memory_kb=raw.maxrss_kb)
 
 
+def _points(message: str) -> float:
+    """Partial points from a testlib checker comment ("partial points: points 0.5 ...")."""
+    if not message.startswith("partial points:"):
+        return 0.0
+    words = message.split()
+    for word, following in zip(words, words[1:]):
+        if word == "points":
+            try:
+                return float(following)
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
 def _compare_mode(comparison: pb.Comparison) -> int:
     return comparison.mode or pb.Comparison.LCB
 
@@ -88,6 +105,7 @@ class Judge:
         self._pch_dir = None
         self._pch_lock = threading.Lock()
         self._pch_done = False
+        self.helper_binaries = BinaryCache()
 
     # ------------------------------------------------------------ setup
     def language(self, name: str) -> Language:
@@ -180,7 +198,26 @@ class Judge:
                     raise InvalidRequest(f"comparison.{name} must be a non-negative number")
         if mode == pb.Comparison.CHECKER:
             self.validate_source(comparison.checker.source, comparison.checker.language)
+        if request.HasField("interactor"):
+            if request.kind == pb.FUNCTIONAL:
+                raise InvalidRequest("a functional problem cannot be interactive")
+            self.validate_source(request.interactor.source, request.interactor.language)
+        for name in (request.file_io.input_name, request.file_io.output_name):
+            if name and ("/" in name or name in (".", "..") or name.startswith(".")):
+                raise InvalidRequest(f"file_io names must be plain file names, got {name!r}")
         return language, limits
+
+    def helper(self, spec: pb.Checker, cancel: CancelToken | None) -> HelperProgram:
+        """A checker or interactor ready to run in a jail of its own."""
+        language = self.language(spec.language)
+        jail = self._new_jail(language, cancel)
+        try:
+            program = HelperProgram(jail, language, spec, self.helper_binaries)
+            program.prepare()
+        except BaseException:
+            self._release(jail, cancel)
+            raise
+        return program
 
     # ------------------------------------------------------------ grading
     def grade(self, request: pb.GradeRequest, tests: pb.TestSet,
@@ -255,57 +292,20 @@ class _Program:
             return False, log or f"compiler exited with status {raw.exit_code}/{raw.signal}", raw.wall_s
         return True, log, raw.wall_s
 
-    def run(self, limits: RunLimits, stdin: bytes, args: list | None = None) -> RawRun:
+    def run(self, limits: RunLimits, stdin: bytes, args: list | None = None, **io) -> RawRun:
+        """One run; `io` passes stdio_fds / input_file / output_file through to the jail."""
         spec = self.python_spec
         if spec is None:
-            return self.jail.run(limits, argv=list(self.language.run_argv), stdin=stdin)
+            return self.jail.run(limits, argv=list(self.language.run_argv), stdin=stdin, **io)
         if self.judge.python_fast_path:
-            return self.jail.run(limits, python=spec, stdin=stdin, args=args)
+            return self.jail.run(limits, python=spec, stdin=stdin, args=args, **io)
         args_file = "-"
         if args is not None:
             self.jail.write_file(".args.json", json.dumps(args).encode())
             args_file = "/work/.args.json"
         argv = [self.language.agent_interpreter, AGENT_MOUNT, "--cold-child",
                 "/work/.spec.json", args_file]
-        return self.jail.run(limits, argv=argv, stdin=stdin)
-
-
-class _Checker:
-    """A special judge in its own jail: `checker input output answer` → exit code verdict."""
-
-    def __init__(self, judge: Judge, checker: pb.Checker, cancel: CancelToken | None) -> None:
-        self.judge = judge
-        self.cancel = cancel
-        self.language = judge.language(checker.language)
-        self.jail = judge._new_jail(self.language, cancel)
-        self.program = _Program(judge, self.jail, self.language, checker.source)
-
-    def prepare(self) -> None:
-        ok, log, _ = self.program.prepare()
-        if not ok:
-            raise JailError(f"the checker does not compile: {log[:2000]}")
-
-    def check(self, test: pb.TestCase, output: bytes) -> tuple[int, str]:
-        for name, data in (("input.txt", test.input), ("output.txt", output),
-                           ("answer.txt", test.output)):
-            self.jail.write_file(name, data)
-        if self.program.python_spec is not None:
-            # Python checkers see the usual argv through the cold path's sys.argv.
-            argv = [self.language.agent_interpreter, "main.py", "input.txt", "output.txt",
-                    "answer.txt"]
-        else:
-            argv = list(self.language.run_argv) + ["input.txt", "output.txt", "answer.txt"]
-        raw = self.jail.run(CHECKER_LIMITS, argv=argv)
-        comment = (raw.stderr or raw.stdout).decode("utf-8", errors="replace").strip()[:500]
-        if raw.killed_for or raw.signal:
-            return pb.SE, f"checker failed ({raw.killed_for or 'signal ' + str(raw.signal)})"
-        verdict = {0: pb.AC, 1: pb.WA, 2: pb.PE}.get(raw.exit_code)
-        if verdict is None:
-            return pb.SE, f"checker failed with exit code {raw.exit_code}: {comment}"
-        return verdict, comment
-
-    def close(self) -> None:
-        self.judge._release(self.jail, self.cancel)
+        return self.jail.run(limits, argv=argv, stdin=stdin, **io)
 
 
 class _Grading:
@@ -326,7 +326,7 @@ class _Grading:
         response = pb.GradeResponse(request_id=request.request_id, total=len(self.tests.tests))
         t0 = time.monotonic()
         jail = self.judge._new_jail(self.language, self.cancel)
-        checker = None
+        helper = None
         try:
             response.timings.jail_start_s = time.monotonic() - t0
             prelude = "lcb" if self.mode == pb.Comparison.LCB else None
@@ -339,19 +339,20 @@ class _Grading:
                 response.verdict = pb.CE
                 response.message = "compilation failed"
                 return response
-            if self.mode == pb.Comparison.CHECKER:
-                checker = _Checker(self.judge, request.comparison.checker, self.cancel)
-                checker.prepare()
+            if request.HasField("interactor"):
+                helper = self.judge.helper(request.interactor, self.cancel)
+            elif self.mode == pb.Comparison.CHECKER:
+                helper = self.judge.helper(request.comparison.checker, self.cancel)
             t1 = time.monotonic()
-            self._run_tests(program, checker, response)
+            self._run_tests(program, helper, response)
             response.timings.run_s = time.monotonic() - t1
         finally:
-            if checker is not None:
-                checker.close()
+            if helper is not None:
+                self.judge._release(helper.jail, self.cancel)
             self.judge._release(jail, self.cancel)
         return response
 
-    def _run_tests(self, program: _Program, checker: _Checker | None,
+    def _run_tests(self, program: _Program, helper: HelperProgram | None,
                    response: pb.GradeResponse) -> None:
         failed = False
         for index, test in enumerate(self.tests.tests):
@@ -361,10 +362,15 @@ class _Grading:
             args = None
             if self.request.kind == pb.FUNCTIONAL:
                 args = [json.loads(line) for line in test.input.decode("utf-8").split("\n")]
-            raw = program.run(self.limits, test.input, args)
-            verdict, message = self._judge_test(raw, test, checker)
+            if self.request.HasField("interactor"):
+                raw, verdict, message = self._interact(program, helper, test)
+            else:
+                raw = program.run(self.limits, test.input, args,
+                                  input_file=self.request.file_io.input_name,
+                                  output_file=self.request.file_io.output_name)
+                verdict, message = self._judge_test(raw, test, helper)
             result = response.tests.add(index=index, verdict=verdict, usage=_usage(raw),
-                                        message=message)
+                                        message=message, points=_points(message))
             result.exit.exit_code = raw.exit_code
             result.exit.signal = raw.signal
             if verdict == pb.AC:
@@ -378,8 +384,40 @@ class _Grading:
         if not failed:
             response.verdict = pb.AC
 
+    def _interact(self, program: _Program, interactor: HelperProgram,
+                  test: pb.TestCase) -> tuple[RawRun, int, str]:
+        """Runs the program and the interactor at once, each in its jail, joined by pipes."""
+        interactor.jail.write_file(INTERACTOR_FILES[0], test.input)
+        to_interactor_r, to_interactor_w = os.pipe()
+        to_program_r, to_program_w = os.pipe()
+        limits = replace(HELPER_LIMITS, wall_limit_s=self.limits.wall_s + 5.0)
+        outcome: dict = {}
+
+        def run_interactor() -> None:
+            try:
+                outcome["raw"] = interactor.run(limits, *INTERACTOR_FILES,
+                                                stdio_fds=(to_interactor_r, to_program_w))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the grading thread
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run_interactor, name="interactor", daemon=True)
+        thread.start()
+        try:
+            raw = program.run(self.limits, b"", None, stdio_fds=(to_program_r, to_interactor_w))
+        finally:
+            thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        failure = classify_run(raw, self.limits)
+        if failure is not None and failure[0] != pb.RE:
+            return raw, failure[0], failure[1]
+        verdict, message = exit_code_verdict(outcome["raw"], "interactor")
+        if verdict == pb.AC and failure is not None:
+            return raw, failure[0], failure[1]
+        return raw, verdict, message
+
     def _judge_test(self, raw: RawRun, test: pb.TestCase,
-                    checker: _Checker | None) -> tuple[int, str]:
+                    checker: HelperProgram | None) -> tuple[int, str]:
         failure = classify_run(raw, self.limits)
         if failure is not None:
             return failure
@@ -396,7 +434,7 @@ class _Grading:
             outcome = compare.compare_float(raw.stdout, test.output, comparison.abs_epsilon,
                                             comparison.rel_epsilon)
         else:
-            return checker.check(test, raw.stdout)
+            return check_output(checker, test, raw.stdout)
         return (pb.AC, "") if outcome.accepted else (pb.WA, outcome.message)
 
     @staticmethod

@@ -100,15 +100,33 @@ class Comparison(_message.Message):
     def __init__(self, mode: _Optional[_Union[Comparison.Mode, str]] = ..., abs_epsilon: _Optional[float] = ..., rel_epsilon: _Optional[float] = ..., checker: _Optional[_Union[Checker, _Mapping]] = ...) -> None: ...
 
 class Checker(_message.Message):
-    __slots__ = ("language", "source")
+    __slots__ = ("language", "source", "files")
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
     language: str
     source: str
-    def __init__(self, language: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+    files: _containers.RepeatedCompositeFieldContainer[File]
+    def __init__(self, language: _Optional[str] = ..., source: _Optional[str] = ..., files: _Optional[_Iterable[_Union[File, _Mapping]]] = ...) -> None: ...
+
+class File(_message.Message):
+    __slots__ = ("name", "content")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content: bytes
+    def __init__(self, name: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+
+class FileIO(_message.Message):
+    __slots__ = ("input_name", "output_name")
+    INPUT_NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_NAME_FIELD_NUMBER: _ClassVar[int]
+    input_name: str
+    output_name: str
+    def __init__(self, input_name: _Optional[str] = ..., output_name: _Optional[str] = ...) -> None: ...
 
 class GradeRequest(_message.Message):
-    __slots__ = ("request_id", "language", "source", "test_set", "test_set_digest", "kind", "func_name", "limits", "comparison", "stop_on_first_failure")
+    __slots__ = ("request_id", "language", "source", "test_set", "test_set_digest", "kind", "func_name", "limits", "comparison", "stop_on_first_failure", "file_io", "interactor")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +137,8 @@ class GradeRequest(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     COMPARISON_FIELD_NUMBER: _ClassVar[int]
     STOP_ON_FIRST_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FILE_IO_FIELD_NUMBER: _ClassVar[int]
+    INTERACTOR_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     language: str
     source: str
@@ -129,7 +149,9 @@ class GradeRequest(_message.Message):
     limits: Limits
     comparison: Comparison
     stop_on_first_failure: bool
-    def __init__(self, request_id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[str] = ..., test_set: _Optional[_Union[TestSet, _Mapping]] = ..., test_set_digest: _Optional[str] = ..., kind: _Optional[_Union[ProblemKind, str]] = ..., func_name: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ..., stop_on_first_failure: _Optional[bool] = ...) -> None: ...
+    file_io: FileIO
+    interactor: Checker
+    def __init__(self, request_id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[str] = ..., test_set: _Optional[_Union[TestSet, _Mapping]] = ..., test_set_digest: _Optional[str] = ..., kind: _Optional[_Union[ProblemKind, str]] = ..., func_name: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ..., stop_on_first_failure: _Optional[bool] = ..., file_io: _Optional[_Union[FileIO, _Mapping]] = ..., interactor: _Optional[_Union[Checker, _Mapping]] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("cpu_time_s", "wall_time_s", "peak_memory_kb")
@@ -150,18 +172,20 @@ class ExitStatus(_message.Message):
     def __init__(self, exit_code: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
 
 class TestResult(_message.Message):
-    __slots__ = ("index", "verdict", "usage", "exit", "message")
+    __slots__ = ("index", "verdict", "usage", "exit", "message", "points")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     EXIT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
     index: int
     verdict: Verdict
     usage: Usage
     exit: ExitStatus
     message: str
-    def __init__(self, index: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., exit: _Optional[_Union[ExitStatus, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    points: float
+    def __init__(self, index: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., exit: _Optional[_Union[ExitStatus, _Mapping]] = ..., message: _Optional[str] = ..., points: _Optional[float] = ...) -> None: ...
 
 class FailureExcerpt(_message.Message):
     __slots__ = ("test_index", "input", "stdout", "stderr", "expected", "truncated")
