@@ -63,6 +63,11 @@ class Problem:
             request.test_set_digest = digest
         else:
             request.test_set.CopyFrom(self.test_set())
+        if self.input_mode == "file":
+            request.file_io.input_name = "input.txt"
+            request.file_io.output_name = "output.txt"
+        if self.interactor:
+            request.interactor.CopyFrom(helper_message(self.interactor))
         return request
 
 
@@ -70,11 +75,17 @@ def _bytes(value) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
+def helper_message(spec: dict) -> pb.Checker:
+    """{language, source, files?: {name: text|bytes}} → a Checker message."""
+    files = [pb.File(name=name, content=_bytes(content))
+             for name, content in (spec.get("files") or {}).items()]
+    return pb.Checker(language=spec["language"], source=spec["source"], files=files)
+
+
 def parse_compare(spec: str, checker: dict | None = None) -> pb.Comparison:
     spec = (spec or "lcb").strip().lower()
     if checker:
-        return pb.Comparison(mode=pb.Comparison.CHECKER, checker=pb.Checker(
-            language=checker["language"], source=checker["source"]))
+        return pb.Comparison(mode=pb.Comparison.CHECKER, checker=helper_message(checker))
     if spec == "lcb":
         return pb.Comparison(mode=pb.Comparison.LCB)
     if spec == "exact":
@@ -108,20 +119,11 @@ def problem_from_dict(data: dict, base_dir: Path | None = None) -> Problem:
         raise ProblemError(f"`kind` must be \"stdin\" or \"functional\", got {kind!r}")
     if kind == "functional" and not data.get("func_name"):
         raise ProblemError("functional problems need `func_name`")
-    checker = data.get("checker")
-    if checker is not None:
-        if not isinstance(checker, dict) or "language" not in checker:
-            raise ProblemError("`checker` must be {language, source} or {language, path}")
-        if "source" not in checker:
-            if "path" not in checker:
-                raise ProblemError("`checker` needs `source` or `path`")
-            path = Path(checker["path"])
-            if base_dir is not None and not path.is_absolute():
-                path = base_dir / path
-            try:
-                checker = {"language": checker["language"], "source": path.read_text()}
-            except OSError as exc:
-                raise ProblemError(f"cannot read the checker: {exc}") from None
+    checker = _helper_spec(data.get("checker"), "checker", base_dir)
+    interactor = _helper_spec(data.get("interactor"), "interactor", base_dir)
+    input_mode = data.get("input_mode", "stdin")
+    if input_mode not in ("stdin", "file"):
+        raise ProblemError(f"`input_mode` must be \"stdin\" or \"file\", got {input_mode!r}")
     try:
         time_limit = float(data.get("time_limit_s") or DEFAULT_TIME_LIMIT_S)
         memory = int(data.get("memory_limit_mb") or DEFAULT_MEMORY_LIMIT_MB)
@@ -133,9 +135,39 @@ def problem_from_dict(data: dict, base_dir: Path | None = None) -> Problem:
                       func_name=data.get("func_name") or "",
                       starter_code=data.get("starter_code") or "",
                       time_limit_s=time_limit, memory_limit_mb=memory,
-                      compare=data.get("compare") or "lcb", checker=checker)
+                      compare=data.get("compare") or "lcb", checker=checker,
+                      interactor=interactor, input_mode=input_mode,
+                      title=data.get("title") or "", statement=data.get("statement") or "",
+                      platform=data.get("platform") or "", difficulty=data.get("difficulty") or "",
+                      contest_date=data.get("contest_date") or "")
     problem.comparison()  # validates `compare`
     return problem
+
+
+def _helper_spec(spec, role: str, base_dir: Path | None) -> dict | None:
+    """A checker / interactor: {language, source | path, files?: {name: path-or-text}}."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or "language" not in spec:
+        raise ProblemError(f"`{role}` must be {{language, source}} or {{language, path}}")
+
+    def read(relative: str) -> str:
+        path = Path(relative)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        try:
+            return path.read_text()
+        except OSError as exc:
+            raise ProblemError(f"cannot read the {role}: {exc}") from None
+
+    if "source" in spec:
+        source = spec["source"]
+    elif "path" in spec:
+        source = read(spec["path"])
+    else:
+        raise ProblemError(f"`{role}` needs `source` or `path`")
+    files = {name: read(value) for name, value in (spec.get("files") or {}).items()}
+    return {"language": spec["language"], "source": source, "files": files}
 
 
 def load_problem(path: str | Path) -> Problem:

@@ -196,7 +196,7 @@ def run_python_program(code_obj, syntax_error, spec, args):
 def compile_python(spec):
     source = spec["source_text"]
     if spec.get("prelude") == "lcb":
-        source = LCB_HEADER + "\n" + source
+        source = LCB_HEADER + "\n\n" + source
     try:
         return compile(source, spec["file"], "exec"), None
     except (SyntaxError, ValueError) as exc:

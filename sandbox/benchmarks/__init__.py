@@ -1,0 +1,1 @@
+"""Benchmark adapters: LiveCodeBench and Codeforces loaders, prompts, metrics."""
