@@ -112,10 +112,48 @@ def cmd_serve(args) -> int:
     from sandbox.server import serve
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     address = args.address or os.environ.get("SANDBOX_ADDRESS") or DEFAULT_ADDRESS
+    if args.worker_dir:
+        import socket
+        # A fleet worker: a unix socket named after this host in the shared directory.
+        address = f"unix:{Path(args.worker_dir) / (socket.gethostname() + '.sock')}"
     try:
         asyncio.run(serve(address, args.capacity, args.max_queue, args.grace))
     except OSError as exc:
         raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_gateway(args) -> int:
+    from sandbox.gateway.server import serve_gateway
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    address = args.address or os.environ.get("SANDBOX_ADDRESS") or DEFAULT_ADDRESS
+    try:
+        asyncio.run(serve_gateway(address, args.workers_dir, args.metrics or None,
+                                  args.max_pending, args.grace))
+    except OSError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_fleet_status(args) -> int:
+    from sandbox.fleet import fleet_status
+    try:
+        rows = fleet_status(args.project, args.workers_dir)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print("no fleet containers found")
+        return 0
+    header = ("container", "service", "state", "health", "in-flight/capacity", "socket")
+    table = [header] + [(r["name"], r["service"], r["state"], r["health"],
+                         f"{r['in_flight']}/{r['capacity']}" if r["capacity"] else "-",
+                         r["socket"] or "-") for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
     return 0
 
 
@@ -217,7 +255,32 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "RESOURCE_EXHAUSTED (default 16 × capacity)")
     serve.add_argument("--grace", type=float, default=30.0,
                        help="seconds to finish in-flight work on SIGTERM (default 30)")
+    serve.add_argument("--worker-dir", help="run as a fleet worker: listen on "
+                                            "DIR/<hostname>.sock for the gateway")
     serve.set_defaults(func=cmd_serve)
+
+    gateway = sub.add_parser("gateway", help="run the fleet gateway in front of workers",
+                             description="Public gRPC endpoint that routes to the workers whose "
+                                         "unix sockets appear in --workers-dir.")
+    gateway.add_argument("--address", help=f"host:port (default {DEFAULT_ADDRESS} or $SANDBOX_ADDRESS)")
+    gateway.add_argument("--workers-dir", default="/run/sandbox",
+                         help="directory of worker sockets (default /run/sandbox)")
+    gateway.add_argument("--metrics", default="127.0.0.1:9090",
+                         help="host:port of the Prometheus /metrics endpoint ('' to disable)")
+    gateway.add_argument("--max-pending", type=int, default=4096,
+                         help="requests admitted at once before RESOURCE_EXHAUSTED")
+    gateway.add_argument("--grace", type=float, default=30.0,
+                         help="seconds to finish in-flight work on SIGTERM (default 30)")
+    gateway.set_defaults(func=cmd_gateway)
+
+    fleet = sub.add_parser("fleet", help="inspect the Docker fleet")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
+    status = fleet_sub.add_parser("status", help="workers, their load and health")
+    status.add_argument("--project", default=None, help="compose project name (default: any)")
+    status.add_argument("--workers-dir", default=None,
+                        help="socket directory to ask workers for their load (optional)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_fleet_status)
 
     grade = sub.add_parser("grade", help="grade a source file against a problem",
                            description="Grade one source file against a problem file (JSON).")

@@ -188,4 +188,6 @@ class SandboxService(pb_grpc.SandboxServicer):
         return pb.HasTestSetResponse(present=request.digest in self.core.store)
 
     async def Info(self, request, context):
-        return build_info(self.core.judge, self.capacity, self.max_queue)
+        info = build_info(self.core.judge, self.capacity, self.max_queue)
+        info.in_flight = self._admitted
+        return info

@@ -330,7 +330,7 @@ class Language(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., compile_command: _Optional[str] = ..., run_command: _Optional[str] = ..., source_file: _Optional[str] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("languages", "default_limits", "max_limits", "capacity", "max_queue", "max_source_bytes", "version")
+    __slots__ = ("languages", "default_limits", "max_limits", "capacity", "max_queue", "max_source_bytes", "version", "in_flight")
     LANGUAGES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
     MAX_LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -338,6 +338,7 @@ class InfoResponse(_message.Message):
     MAX_QUEUE_FIELD_NUMBER: _ClassVar[int]
     MAX_SOURCE_BYTES_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     languages: _containers.RepeatedCompositeFieldContainer[Language]
     default_limits: Limits
     max_limits: Limits
@@ -345,4 +346,5 @@ class InfoResponse(_message.Message):
     max_queue: int
     max_source_bytes: int
     version: str
-    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., capacity: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_source_bytes: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    in_flight: int
+    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., capacity: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_source_bytes: _Optional[int] = ..., version: _Optional[str] = ..., in_flight: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,87 @@
+"""`sandbox gateway`: the fleet's public endpoint."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+
+import grpc
+
+from sandbox.gateway.metrics import GatewayMetrics
+from sandbox.gateway.registry import WorkerRegistry
+from sandbox.gateway.service import GatewayService
+from sandbox.server import (new_health_servicer, normalize_address, run_until_signal,
+                            set_not_serving, start_grpc_server)
+
+log = logging.getLogger("sandbox.gateway")
+DEFAULT_GATEWAY_ADDRESS = "127.0.0.1:50051"
+DEFAULT_METRICS_ADDRESS = "127.0.0.1:9090"
+
+
+def beyond_loopback(address: str) -> bool:
+    if address.startswith("unix:"):
+        return False
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost",):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a host name, or 0.0.0.0-like wildcard spelled otherwise
+
+
+class Gateway:
+    def __init__(self, address: str, workers_dir: str, *, metrics_address: str | None = None,
+                 max_pending: int = 4096) -> None:
+        self.address = normalize_address(address)
+        self.workers_dir = workers_dir
+        self.metrics_address = metrics_address
+        self.metrics = GatewayMetrics()
+        self.max_pending = max_pending
+        self.registry: WorkerRegistry | None = None
+        self.service: GatewayService | None = None
+        self.health = new_health_servicer()
+        self._server: grpc.aio.Server | None = None
+        self._gauge_task: asyncio.Task | None = None
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+
+    async def start(self) -> None:
+        if beyond_loopback(self.address):
+            log.warning("WARNING: the gateway listens on %s, beyond loopback, without TLS: "
+                        "anyone who can reach it can run code on this fleet", self.address)
+        self.registry = WorkerRegistry(self.workers_dir)
+        self.registry.start()
+        self.service = GatewayService(self.registry, self.metrics, self.max_pending)
+        self._server, self.port = await start_grpc_server(self.address, self.service, self.health)
+        if self.metrics_address:
+            self.metrics_port = self.metrics.serve(self.metrics_address)
+        self._gauge_task = asyncio.create_task(self._update_gauges())
+
+    async def _update_gauges(self) -> None:
+        while True:
+            self.metrics.live_workers.set(len(self.registry.healthy()))
+            await asyncio.sleep(1.0)
+
+    async def stop(self, grace: float = 30.0) -> None:
+        if self._server is None:
+            return
+        await set_not_serving(self.health)
+        await self._server.stop(grace)
+        self._gauge_task.cancel()
+        await self.registry.stop()
+        self.metrics.close()
+        self._server = None
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+async def serve_gateway(address: str, workers_dir: str, metrics_address: str | None,
+                        max_pending: int, grace: float) -> None:
+    gateway = Gateway(address, workers_dir, metrics_address=metrics_address, max_pending=max_pending)
+    await gateway.start()
+    print(f"gateway listening on {gateway.address} (workers in {workers_dir}"
+          f"{', metrics on ' + metrics_address if metrics_address else ''})", flush=True)
+    await run_until_signal(gateway, grace)

@@ -1,0 +1,201 @@
+"""The gateway: the public sandbox.v1 endpoint in front of a fleet of workers.
+
+Each request goes to the least-loaded healthy worker. Grading is pure, so when a
+worker dies or stops answering mid-request, or answers SE, the request is run
+again on another worker: no request is lost, and none is answered SE while a
+healthy worker exists. Test sets are cached here by digest and pushed to the
+chosen worker before it needs them.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import grpc
+
+from sandbox.digest import is_digest
+from sandbox.gateway.metrics import GatewayMetrics
+from sandbox.gateway.registry import Worker, WorkerRegistry
+from sandbox.testsets import TestSetStore
+from sandbox.v1 import sandbox_pb2 as pb
+from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
+
+log = logging.getLogger("sandbox.gateway")
+
+MAX_ATTEMPTS = 8
+NO_WORKER_WAIT_S = 10.0  # how long a request waits for a worker to appear
+DEFAULT_DEADLINE_S = 3600.0
+# Worker answers that mean "this worker failed", so another one should take the request.
+_WORKER_FAILURES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
+                    grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class Rejected(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class GatewayService(pb_grpc.SandboxServicer):
+    def __init__(self, registry: WorkerRegistry, metrics: GatewayMetrics,
+                 max_pending: int = 4096) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self.store = TestSetStore()
+        self.max_pending = max_pending
+        self._pending = 0
+
+    # ------------------------------------------------------------ routing
+    def _tests_of(self, request: pb.GradeRequest) -> tuple[str | None, pb.TestSet | None]:
+        which = request.WhichOneof("tests")
+        if which == "test_set_digest":
+            digest = request.test_set_digest
+            if not is_digest(digest):
+                raise Rejected(grpc.StatusCode.INVALID_ARGUMENT,
+                               "test_set_digest must be 64 lowercase hex characters")
+            found = self.store.get(digest)
+            if found is None:
+                raise Rejected(grpc.StatusCode.NOT_FOUND,
+                               f"no test set with digest {digest}: upload it with PutTestSet")
+            return digest, found
+        return None, None
+
+    async def _forward(self, method: str, request, deadline: float, language: str = "",
+                       digest: str | None = None, test_set: pb.TestSet | None = None):
+        tried: set[Worker] = set()
+        last_error = "no worker answered"
+        for attempt in range(MAX_ATTEMPTS):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Rejected(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded in the gateway")
+            others = [w for w in self.registry.healthy() if w not in tried]
+            worker = await self.registry.wait_for_worker(
+                min(remaining, NO_WORKER_WAIT_S), exclude=tried if others else None)
+            if worker is None:
+                known = len(self.registry.workers)
+                raise Rejected(grpc.StatusCode.UNAVAILABLE,
+                               f"no sandbox worker is available ({known} known, none healthy); "
+                               f"start workers or retry later ({last_error})")
+            if attempt:
+                self.metrics.retries.inc()
+            worker.in_flight += 1
+            self.metrics.in_flight.inc()
+            try:
+                if digest and digest not in worker.test_sets:
+                    await worker.stub.PutTestSet(pb.PutTestSetRequest(test_set=test_set),
+                                                 timeout=max(0.1, deadline - time.monotonic()))
+                    worker.test_sets.add(digest)
+                reply = await getattr(worker.stub, method)(
+                    request, timeout=max(0.1, deadline - time.monotonic()))
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                if code == grpc.StatusCode.NOT_FOUND and digest:
+                    worker.test_sets.discard(digest)  # the worker lost it: push it again
+                    last_error = "a worker lost a test set"
+                    continue
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED and time.monotonic() >= deadline:
+                    raise Rejected(code, "deadline exceeded") from None
+                if code in _WORKER_FAILURES:
+                    last_error = f"worker {worker.name}: {code.name} {exc.details()}"
+                    log.warning("retrying elsewhere: %s", last_error)
+                    if code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        worker.mark_failed()
+                    tried.add(worker)
+                    continue
+                raise Rejected(code, exc.details() or code.name) from None
+            finally:
+                worker.in_flight -= 1
+                self.metrics.in_flight.dec()
+            worker.served += 1
+            if getattr(reply, "verdict", None) == pb.SE and attempt + 1 < MAX_ATTEMPTS:
+                last_error = f"worker {worker.name} answered SE: {reply.message}"
+                log.warning("retrying elsewhere: %s", last_error)
+                tried.add(worker)
+                continue
+            return reply
+        raise Rejected(grpc.StatusCode.UNAVAILABLE, f"gave up after {MAX_ATTEMPTS} attempts: {last_error}")
+
+    async def _admit(self, method: str, request, context, language: str):
+        if self._pending >= self.max_pending:
+            raise Rejected(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f"the gateway is full ({self._pending} requests pending); retry in about 500 ms")
+        remaining = context.time_remaining() if context is not None else None
+        deadline = time.monotonic() + (remaining if remaining is not None else DEFAULT_DEADLINE_S)
+        self._pending += 1
+        self.metrics.queue_depth.set(self._pending)
+        started = time.monotonic()
+        try:
+            digest, test_set = self._tests_of(request) if method == "Grade" else (None, None)
+            reply = await self._forward(method, request, deadline, language, digest, test_set)
+            self.metrics.observe(language or "unknown", time.monotonic() - started, reply)
+            return reply
+        finally:
+            self._pending -= 1
+            self.metrics.queue_depth.set(self._pending)
+
+    async def _unary(self, method: str, request, context):
+        try:
+            return await self._admit(method, request, context, request.language)
+        except Rejected as exc:
+            if exc.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                context.set_trailing_metadata((("retry-after-ms", "500"),))
+            await context.abort(exc.code, exc.message)
+
+    # ------------------------------------------------------------ RPCs
+    async def Grade(self, request, context):
+        if request.WhichOneof("tests") == "test_set":
+            self.store.put(request.test_set)
+        return await self._unary("Grade", request, context)
+
+    async def Execute(self, request, context):
+        return await self._unary("Execute", request, context)
+
+    async def GradeStream(self, request_iterator, context):
+        results: asyncio.Queue = asyncio.Queue()
+        pending: set[asyncio.Task] = set()
+
+        async def grade_one(request: pb.GradeRequest) -> None:
+            try:
+                response = await self._admit("Grade", request, context, request.language)
+            except Rejected as exc:
+                response = pb.GradeResponse(request_id=request.request_id, error=pb.RequestError(
+                    code=exc.code.value[0], message=exc.message))
+            await results.put(response)
+
+        async def reader() -> None:
+            async for request in request_iterator:
+                task = asyncio.create_task(grade_one(request))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            await asyncio.gather(*list(pending))
+            await results.put(None)
+
+        reading = asyncio.create_task(reader())
+        try:
+            while (item := await results.get()) is not None:
+                yield item
+        finally:
+            reading.cancel()
+            for task in list(pending):
+                task.cancel()
+
+    async def PutTestSet(self, request, context):
+        if not request.test_set.tests:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the test set is empty")
+        return pb.PutTestSetResponse(digest=self.store.put(request.test_set))
+
+    async def HasTestSet(self, request, context):
+        return pb.HasTestSetResponse(present=request.digest in self.store)
+
+    async def Info(self, request, context):
+        try:
+            info = await self._admit("Info", request, context, "")
+        except Rejected as exc:
+            await context.abort(exc.code, exc.message)
+        healthy = self.registry.healthy()
+        info.capacity = sum(w.capacity for w in healthy)
+        info.max_queue = self.max_pending
+        info.in_flight = self._pending
+        return info
