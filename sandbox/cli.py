@@ -316,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--server", help="grade through this gRPC server")
     examples.add_argument("--json", action="store_true", help="print JSON lines")
     examples.set_defaults(func=cmd_examples)
+
+    from sandbox.evaluation.commands import add_commands
+    add_commands(sub, CliError)  # eval, cf-rating, cf-fetch
     return parser
 
 

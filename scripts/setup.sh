@@ -36,10 +36,24 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,fleet,eval]' 2>&1 \
   | grep -v -E '^(WARNING: Location|  )' || true
 .venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp" \
   || { echo "setup: the Python environment is incomplete" >&2; exit 1; }
+
+# --with-fleet: Docker (daemon started when none answers), the base image and the project image.
+if [ "${1:-}" = "--with-fleet" ]; then
+  fleet_missing=()
+  for package in docker.io docker-compose debootstrap; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || fleet_missing+=("$package")
+  done
+  if [ "${#fleet_missing[@]}" -gt 0 ] && ! { command -v dockerd >/dev/null && command -v docker-compose >/dev/null && command -v debootstrap >/dev/null; }; then
+    echo "setup: installing Debian packages: ${fleet_missing[*]}"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${fleet_missing[@]}" >/dev/null
+  fi
+  $SUDO .venv/bin/python -m sandbox.fleet_image
+fi
 
 # Build the precompiled bits/stdc++.h once (C++ compiles then take ~0.3 s instead of ~1.5 s).
 .venv/bin/python -m workers.pch

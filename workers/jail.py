@@ -79,6 +79,38 @@ def _raise_stack_rlimit() -> None:
         resource.setrlimit(resource.RLIMIT_STACK, (hard, hard))
 
 
+_proc_lock = threading.Lock()
+_proc_args: list[str] | None = None
+
+
+def proc_arguments() -> list[str]:
+    """`--proc /proc` when this host lets bubblewrap mount a fresh procfs, else an empty,
+    read-only /proc.
+
+    In a container whose /proc has masked paths (Docker without systempaths=unconfined,
+    Kubernetes without procMount: Unmasked) the kernel refuses new proc mounts; jails then
+    run without /proc at all, which hides even more. Probed once per process.
+    """
+    global _proc_args
+    with _proc_lock:
+        if _proc_args is None:
+            probe = [bwrap_path(), "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+                     "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"]
+            if os.path.isdir("/usr/lib64"):
+                probe += ["--symlink", "usr/lib64", "/lib64"]
+            probe += ["--proc", "/proc", "/usr/bin/true"]
+            if os.geteuid() == 0:
+                probe = [_setpriv(), f"--reuid={JAIL_UID}", f"--regid={JAIL_UID}",
+                         "--clear-groups", "--"] + probe
+            try:
+                ok = subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+            _proc_args = (["--proc", "/proc"] if ok else
+                          ["--tmpfs", "/proc", "--remount-ro", "/proc"])
+        return list(_proc_args)
+
+
 def bwrap_path() -> str:
     found = shutil.which("bwrap")
     if not found:
@@ -123,8 +155,7 @@ class Jail:
         for path in ETC_FILES:
             if os.path.exists(path):
                 argv += ["--ro-bind", path, path]
-        argv += [
-            "--proc", "/proc", "--dev", "/dev",
+        argv += [*proc_arguments(), "--dev", "/dev",
             "--size", str(self.tmpfs_bytes), "--tmpfs", "/tmp",
             "--size", str(self.tmpfs_bytes), "--tmpfs", "/work",
             "--ro-bind", str(runtime_dir() / "agent.py"), AGENT_MOUNT,

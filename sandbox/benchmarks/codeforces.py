@@ -192,3 +192,34 @@ def load_polygon_package(directory: str | Path, testlib: str | Path | None = Non
         title=names.get("value", "") if names is not None else "", platform="codeforces",
         input_mode="file" if (judging.get("input-file") or "") else "stdin",
         meta={"benchmark": "codeforces", "format": "polygon", "solutions": solutions})
+
+
+# ---------------------------------------------------------------- any of the above
+
+def detect_and_load(path: str | Path, metadata_path: str | Path | None = None) -> list[Problem]:
+    """Codeforces problems from a file of rllm / CodeContests / open-r1 rows, told apart by
+    their fields, or from a Polygon package directory (or a directory of packages).
+
+    `metadata_path` (metadata_cf.json) names rllm rows, which carry no ids of their own.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / "problem.xml").exists():
+            return [load_polygon_package(path)]
+        packages = sorted(p for p in path.iterdir() if (p / "problem.xml").exists())
+        if not packages:
+            raise ProblemError(f"{path}: neither a Polygon package (problem.xml) nor a "
+                               "directory of packages")
+        return [load_polygon_package(package) for package in packages]
+    rows = read_rows(path)
+    if not rows:
+        raise ProblemError(f"{path}: no problems")
+    first = rows[0]
+    if "official_tests" in first or ("contest_id" in first and "index" in first):
+        return [problem_from_open_r1_row(row) for row in rows]
+    if "labels" in first and "test" in first:
+        return load_codecontests(path)
+    if "problem" in first and "tests" in first:
+        return load_rllm(path, metadata_path)
+    raise ProblemError(f"{path}: not rllm, CodeContests or open-r1 Codeforces rows "
+                       f"(fields: {', '.join(sorted(first)[:8])})")

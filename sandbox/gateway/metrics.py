@@ -20,6 +20,9 @@ class GatewayMetrics:
         self.latency = Histogram("sandbox_gateway_latency_seconds", "End-to-end latency",
                                  ["language"], registry=self.registry,
                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
+        self.worker_requests = Counter("sandbox_gateway_worker_requests",
+                                       "Requests answered, by worker", ["worker"],
+                                       registry=self.registry)
         self.verdicts = Counter("sandbox_gateway_verdicts", "Verdicts answered", ["verdict"],
                                 registry=self.registry)
         self._server = None

@@ -71,12 +71,16 @@ class GatewayService(pb_grpc.SandboxServicer):
             if remaining <= 0:
                 raise Rejected(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded in the gateway")
             others = [w for w in self.registry.healthy() if w not in tried]
-            worker = await self.registry.wait_for_worker(
-                min(remaining, NO_WORKER_WAIT_S), exclude=tried if others else None)
+            # With no worker registered at all, say so at once; when workers exist but none
+            # is healthy (restarts), wait a little for one to come back.
+            wait = min(remaining, NO_WORKER_WAIT_S) if self.registry.workers else 0.0
+            worker = await self.registry.wait_for_worker(wait, exclude=tried if others else None)
             if worker is None:
                 known = len(self.registry.workers)
+                detail = (f"{known} known, none healthy" if known else
+                           f"none registered in {self.registry.directory}")
                 raise Rejected(grpc.StatusCode.UNAVAILABLE,
-                               f"no sandbox worker is available ({known} known, none healthy); "
+                               f"no sandbox worker is available ({detail}); "
                                f"start workers or retry later ({last_error})")
             if attempt:
                 self.metrics.retries.inc()
@@ -109,6 +113,7 @@ class GatewayService(pb_grpc.SandboxServicer):
                 worker.in_flight -= 1
                 self.metrics.in_flight.dec()
             worker.served += 1
+            self.metrics.worker_requests.labels(worker=worker.name).inc()
             if getattr(reply, "verdict", None) == pb.SE and attempt + 1 < MAX_ATTEMPTS:
                 last_error = f"worker {worker.name} answered SE: {reply.message}"
                 log.warning("retrying elsewhere: %s", last_error)
