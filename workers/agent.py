@@ -329,9 +329,11 @@ def supervise(pid, started, streams, limits, control_fd):
                 status, rusage = st, ru
                 wall = time.monotonic() - started
         if status is not None:
-            # Drain what is already buffered, then kill leftovers (daemons holding pipes).
+            # Drain what is already buffered (bounded: leftovers may keep writing), then
+            # kill leftovers (daemons holding pipes).
+            drain_until = time.monotonic() + 0.5
             for fd in list(open_fds):
-                while True:
+                while total <= cap + 65536 and time.monotonic() < drain_until:
                     ready, _, _ = select.select([fd], [], [], 0)
                     if not ready:
                         break
@@ -493,6 +495,9 @@ def main():
     except Exception:  # noqa: BLE001 - best effort; ptrace is also denied by seccomp
         pass
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    # As PID 1 of the jail, only signals with a handler reach us: drop CPython's SIGINT
+    # handler so the code under test cannot interrupt the agent.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if "--no-warm" not in sys.argv:
         # Python-family jails: tests are forks of this interpreter, so import ahead.
         # Other jails skip it: a smaller agent forks faster.

@@ -156,6 +156,7 @@ class Jail:
             if os.path.exists(path):
                 argv += ["--ro-bind", path, path]
         argv += [*proc_arguments(), "--dev", "/dev",
+            "--size", str(64 << 20), "--tmpfs", "/dev/shm",
             "--size", str(self.tmpfs_bytes), "--tmpfs", "/tmp",
             "--size", str(self.tmpfs_bytes), "--tmpfs", "/work",
             "--ro-bind", str(runtime_dir() / "agent.py"), AGENT_MOUNT,
@@ -164,6 +165,8 @@ class Jail:
             argv += ["--ro-bind", str(self.pch_dir), PCH_MOUNT]
         for key, value in JAIL_ENV.items():
             argv += ["--setenv", key, value]
+        # Only /work, /tmp and /dev/shm (all size-capped) stay writable.
+        argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
         argv += ["--chdir", "/work", "--seccomp", str(seccomp_fd),
                  self.language.agent_interpreter, AGENT_MOUNT]
         if not self.language.python_fast_path:
