@@ -129,6 +129,12 @@ def main() -> int:
         print(f"| {len(items)} | {len(outcomes)} | {lost} | {errors} | {wrong} | {se} | "
               f"{percentile(latencies, .5) * 1e3:.0f} | {percentile(latencies, .9) * 1e3:.0f} | "
               f"{percentile(latencies, .99) * 1e3:.0f} | {max(latencies) * 1e3:.0f} |")
+        if errors:
+            kinds: dict[str, int] = {}
+            for verdict, _ in outcomes:
+                if isinstance(verdict, str):
+                    kinds[verdict] = kinds.get(verdict, 0) + 1
+            print("\nerrors by status:", ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())))
         client.close()
         return 0 if lost == errors == wrong == se == 0 else 1
     finally:

@@ -19,6 +19,18 @@ from workers.judge import CancelToken, Cancelled, InvalidRequest, Judge
 log = logging.getLogger("sandbox.service")
 
 
+def available_cpus() -> int:
+    """CPUs this process may use: affinity, capped by a cgroup v2 CPU quota (containers)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
 class RequestRejected(Exception):
     """A request answered with a gRPC status instead of a result."""
 
@@ -76,7 +88,7 @@ class SandboxService(pb_grpc.SandboxServicer):
 
     def __init__(self, core: SandboxCore, capacity: int | None = None, max_queue: int | None = None) -> None:
         self.core = core
-        self.capacity = capacity or os.cpu_count() or 1
+        self.capacity = capacity or available_cpus()
         self.max_queue = self.capacity * 16 if max_queue is None else max_queue
         self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="grade")
         self._admitted = 0

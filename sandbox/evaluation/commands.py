@@ -53,6 +53,9 @@ def _rating(results: list[dict], args) -> dict:
     data = report.to_dict() | {"pass_n": args.pass_n}
     if report.rating is None:
         data["error"] = "no contest could be rated (see skipped)"
+        first = report.skipped[0] if report.skipped else {"reason": "-"}
+        print(f"sandbox: warning: no Codeforces rating: no contest could be rated "
+              f"(first skipped: {first['reason']})", file=sys.stderr)
     return data
 
 

@@ -101,8 +101,11 @@ def build_sections(summary: dict, image: str | None = None) -> list[Section]:
 
 
 def _rating_section(rating: dict) -> Section:
-    if rating.get("error"):
-        return Section("Codeforces rating", note=f"Not computed: {rating['error']}")
+    skipped = Table(["skipped contest", "reason"],
+                    [[str(s["contest_id"]), s["reason"]] for s in rating.get("skipped") or []])
+    if rating.get("rating") is None:
+        return Section("Codeforces rating", note=f"Not computed: {rating.get('error', '')}",
+                       tables=[skipped] if skipped.rows else [])
     value = rating.get("rating")
     head = [["rating", "–" if value is None else f"{value:.0f}"],
             ["percentile", "–" if rating.get("percentile") is None
@@ -117,9 +120,8 @@ def _rating_section(rating: dict) -> Section:
               f"{','.join(c['solved']) or '–'} ({len(c['solved'])}/{len(c['attempted'])})",
               f"{c['points']:g}", f"{c['penalty']:g}", str(c["rank"]), str(c["rating"])]
              for c in rating["contests"]], {1, 3, 4, 5, 6}))
-    if rating.get("skipped"):
-        tables.append(Table(["skipped contest", "reason"],
-                            [[str(s["contest_id"]), s["reason"]] for s in rating["skipped"]]))
+    if skipped.rows:
+        tables.append(skipped)
     note = (f"CodeElo method: a problem counts when one of the first {rating.get('pass_n', '?')} "
             "samples passes; the contest rating is where the expected seed meets the model's "
             "rank among rated participants; the rating is the mean over contests. The "

@@ -20,6 +20,12 @@ SCAN_INTERVAL_S = 0.5
 HEALTH_TIMEOUT_S = 2.0
 # A worker failing this many health checks in a row leaves the rotation until it answers again.
 UNHEALTHY_AFTER = 2
+# Requests sent to a worker at once, per unit of its capacity; the rest wait in the gateway.
+SLOTS_PER_CAPACITY = 2
+
+
+class NoWorker(Exception):
+    """No worker can take a request: none registered, or none healthy for too long."""
 
 
 @dataclass(eq=False)
@@ -44,6 +50,11 @@ class Worker:
     @property
     def load(self) -> float:
         return self.in_flight / max(1, self.capacity)
+
+    @property
+    def has_slot(self) -> bool:
+        """Room for one more request: the worker runs `capacity` and queues as many again."""
+        return self.in_flight < SLOTS_PER_CAPACITY * self.capacity
 
     def mark_failed(self) -> None:
         self.failures += 1
@@ -79,21 +90,46 @@ class WorkerRegistry:
         return [w for w in self.workers.values() if w.healthy]
 
     def pick(self, exclude: set[Worker] | None = None) -> Worker | None:
-        """The least-loaded healthy worker (ties: the one that served least)."""
-        candidates = [w for w in self.healthy() if not exclude or w not in exclude]
+        """The least-loaded healthy worker with a free slot (ties: the one that served least)."""
+        candidates = [w for w in self.healthy()
+                      if w.has_slot and (not exclude or w not in exclude)]
         if not candidates:
             return None
         return min(candidates, key=lambda w: (w.load, w.served))
 
-    async def wait_for_worker(self, timeout: float, exclude: set[Worker] | None = None) -> Worker | None:
-        deadline = time.monotonic() + timeout
+    def release(self, worker: Worker) -> None:
+        worker.in_flight -= 1
+        self._changed.set()
+
+    async def acquire(self, deadline: float, unhealthy_wait: float,
+                      exclude: set[Worker] | None = None) -> Worker:
+        """Waits for a worker with a free slot and takes the slot (in_flight += 1).
+
+        Busy workers: wait (this is the gateway's queue) until the deadline. No healthy
+        worker: wait up to `unhealthy_wait` for one to come back. None registered: fail now.
+        """
+        unhealthy_since = None
         while True:
+            if exclude and not [w for w in self.healthy() if w not in exclude]:
+                exclude = None  # every healthy worker failed once: allow them again
             worker = self.pick(exclude)
-            if worker is not None or time.monotonic() >= deadline:
+            if worker is not None:
+                worker.in_flight += 1
                 return worker
+            now = time.monotonic()
+            if not self.workers:
+                raise NoWorker(f"none registered in {self.directory}")
+            if not self.healthy():
+                unhealthy_since = unhealthy_since or now
+                if now - unhealthy_since >= unhealthy_wait:
+                    raise NoWorker(f"{len(self.workers)} known, none healthy")
+            else:
+                unhealthy_since = None
+            if now >= deadline:
+                raise TimeoutError
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), min(0.25, max(0.01, deadline - time.monotonic())))
+                await asyncio.wait_for(self._changed.wait(), min(0.25, max(0.01, deadline - now)))
             except asyncio.TimeoutError:
                 pass
 

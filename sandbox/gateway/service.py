@@ -16,7 +16,7 @@ import grpc
 
 from sandbox.digest import is_digest
 from sandbox.gateway.metrics import GatewayMetrics
-from sandbox.gateway.registry import Worker, WorkerRegistry
+from sandbox.gateway.registry import NoWorker, Worker, WorkerRegistry
 from sandbox.testsets import TestSetStore
 from sandbox.v1 import sandbox_pb2 as pb
 from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
@@ -65,26 +65,20 @@ class GatewayService(pb_grpc.SandboxServicer):
     async def _forward(self, method: str, request, deadline: float, language: str = "",
                        digest: str | None = None, test_set: pb.TestSet | None = None):
         tried: set[Worker] = set()
+        failures = 0
         last_error = "no worker answered"
-        for attempt in range(MAX_ATTEMPTS):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Rejected(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded in the gateway")
-            others = [w for w in self.registry.healthy() if w not in tried]
-            # With no worker registered at all, say so at once; when workers exist but none
-            # is healthy (restarts), wait a little for one to come back.
-            wait = min(remaining, NO_WORKER_WAIT_S) if self.registry.workers else 0.0
-            worker = await self.registry.wait_for_worker(wait, exclude=tried if others else None)
-            if worker is None:
-                known = len(self.registry.workers)
-                detail = (f"{known} known, none healthy" if known else
-                           f"none registered in {self.registry.directory}")
+        while True:
+            try:
+                worker = await self.registry.acquire(deadline, NO_WORKER_WAIT_S, tried)
+            except NoWorker as exc:
                 raise Rejected(grpc.StatusCode.UNAVAILABLE,
-                               f"no sandbox worker is available ({detail}); "
-                               f"start workers or retry later ({last_error})")
-            if attempt:
+                               f"no sandbox worker is available ({exc}); start workers or retry "
+                               f"later (last: {last_error})") from None
+            except TimeoutError:
+                raise Rejected(grpc.StatusCode.DEADLINE_EXCEEDED,
+                               "deadline exceeded while waiting for a free worker") from None
+            if failures or tried:
                 self.metrics.retries.inc()
-            worker.in_flight += 1
             self.metrics.in_flight.inc()
             try:
                 if digest and digest not in worker.test_sets:
@@ -99,28 +93,35 @@ class GatewayService(pb_grpc.SandboxServicer):
                     worker.test_sets.discard(digest)  # the worker lost it: push it again
                     last_error = "a worker lost a test set"
                     continue
-                if code == grpc.StatusCode.DEADLINE_EXCEEDED and time.monotonic() >= deadline:
-                    raise Rejected(code, "deadline exceeded") from None
+                if time.monotonic() >= deadline:
+                    raise Rejected(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded") from None
+                if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    last_error = f"worker {worker.name} is full"
+                    await asyncio.sleep(0.05)  # not a failure: wait for a slot elsewhere
+                    continue
                 if code in _WORKER_FAILURES:
+                    failures += 1
                     last_error = f"worker {worker.name}: {code.name} {exc.details()}"
                     log.warning("retrying elsewhere: %s", last_error)
-                    if code != grpc.StatusCode.RESOURCE_EXHAUSTED:
-                        worker.mark_failed()
+                    worker.mark_failed()
                     tried.add(worker)
+                    if failures >= MAX_ATTEMPTS:
+                        raise Rejected(grpc.StatusCode.UNAVAILABLE,
+                                       f"gave up after {failures} worker failures: {last_error}") from None
                     continue
                 raise Rejected(code, exc.details() or code.name) from None
             finally:
-                worker.in_flight -= 1
+                self.registry.release(worker)
                 self.metrics.in_flight.dec()
             worker.served += 1
             self.metrics.worker_requests.labels(worker=worker.name).inc()
-            if getattr(reply, "verdict", None) == pb.SE and attempt + 1 < MAX_ATTEMPTS:
+            if getattr(reply, "verdict", None) == pb.SE and failures + 1 < MAX_ATTEMPTS:
+                failures += 1
                 last_error = f"worker {worker.name} answered SE: {reply.message}"
                 log.warning("retrying elsewhere: %s", last_error)
                 tried.add(worker)
                 continue
             return reply
-        raise Rejected(grpc.StatusCode.UNAVAILABLE, f"gave up after {MAX_ATTEMPTS} attempts: {last_error}")
 
     async def _admit(self, method: str, request, context, language: str):
         if self._pending >= self.max_pending:
