@@ -721,7 +721,9 @@ with open("/work/huge", "wb") as fh:
 """
     response = run(client, source, file_size_limit_bytes=4 << 20)
     assert response.verdict == pb.RE, describe(response)
-    assert response.exit.signal == signal.SIGXFSZ, describe(response)
+    # CPython ignores SIGXFSZ (as a cold interpreter does), so the write fails with EFBIG.
+    assert response.exit.signal == signal.SIGXFSZ or b"File too large" in response.stderr, \
+        describe(response)
     assert_healthy(client)
 
 

@@ -135,10 +135,16 @@ def make_std_streams():
 
 def run_python_program(code_obj, syntax_error, spec, args):
     """Runs user code in this process (a fresh fork or a cold interpreter). Never returns."""
+    import atexit
     import traceback
     import types
     sys.argv = [spec["file"]]
     make_std_streams()
+    # The signal setup CPython makes at start-up (a forked child inherits the agent's).
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    atexit._clear()  # exit handlers are the program's own
     status = 0
     try:
         if syntax_error is not None:
@@ -185,6 +191,7 @@ def run_python_program(code_obj, syntax_error, spec, args):
         threading._shutdown()  # join non-daemon threads, as interpreter exit does
     except BaseException:  # noqa: BLE001
         pass
+    atexit._run_exitfuncs()  # then exit handlers, as interpreter exit does
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -400,7 +407,7 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
     streams["stderr"] = err_r
     to_close += [stdin_fd, out_w, err_w]
     res_w = None
-    if request.get("python", {}).get("mode") == "functional":
+    if request.get("result_channel") or request.get("python", {}).get("mode") == "functional":
         res_r, res_w = os.pipe()
         streams["result"] = res_r
         to_close.append(res_w)
@@ -494,6 +501,7 @@ def main():
         ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no /proc/1/mem, fd access
     except Exception:  # noqa: BLE001 - best effort; ptrace is also denied by seccomp
         pass
+    os.environ.pop("PWD", None)  # bwrap's --chdir sets it; exec'd programs get none
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     # As PID 1 of the jail, only signals with a handler reach us: drop CPython's SIGINT
     # handler so the code under test cannot interrupt the agent.

@@ -22,9 +22,11 @@ def _lcb_lines(text: str) -> list[str]:
 
 def _decimals(line: str) -> list[Decimal] | None:
     try:
-        return [Decimal(token) for token in line.split()]
+        values = [Decimal(token) for token in line.split()]
     except (InvalidOperation, ValueError):
         return None
+    # A signaling NaN cannot even be compared (it raises): it is not a number here.
+    return None if any(value.is_snan() for value in values) else values
 
 
 def compare_lcb_stdin(output: bytes, expected: bytes) -> Comparison:
@@ -64,6 +66,8 @@ def compare_tokens(output: bytes, expected: bytes) -> Comparison:
 def _close(a: float, b: float, abs_eps: float, rel_eps: float) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
     if a == b:
         return True
     diff = abs(a - b)

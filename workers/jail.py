@@ -298,15 +298,16 @@ class Jail:
     def run(self, limits: RunLimits, *, argv: list[str] | None = None,
             python: dict | None = None, stdin: bytes = b"", args: list | None = None,
             stdio_fds: tuple[int, int] | None = None, input_file: str = "",
-            output_file: str = "") -> RawRun:
+            output_file: str = "", result_channel: bool = False) -> RawRun:
         """Runs one process: an exec of `argv`, or a fork of the warm interpreter (`python`).
 
         stdio_fds: (stdin, stdout) for the process instead of `stdin` and a capture pipe
         (interactive problems). input_file / output_file: file-I/O problems; the input is
         written to /work/input_file and stdout is replaced by /work/output_file.
         """
-        request: dict = {"op": "run", "limits": limits.to_agent(), "stdio_fds": bool(stdio_fds),
-                         "input_file": input_file, "output_file": output_file}
+        request: dict = {"op": "run", "limits": limits.to_agent(self.language.memory_overhead_mb),
+                         "stdio_fds": bool(stdio_fds), "input_file": input_file,
+                         "output_file": output_file, "result_channel": result_channel}
         if argv is not None:
             request["argv"] = argv
             request["env"] = JAIL_ENV
@@ -325,7 +326,8 @@ class Jail:
         reply = self._receive()
         header, blobs = reply if isinstance(reply, tuple) else (reply, [])
         blobs = list(blobs) + [b""] * (3 - len(blobs))
-        result = blobs[2] if python is not None and python.get("mode") == "functional" else None
+        functional = result_channel or (python is not None and python.get("mode") == "functional")
+        result = blobs[2] if functional else None
         return RawRun(exit_code=header["exit_code"], signal=header["signal"],
                       cpu_s=header["cpu_s"], wall_s=header["wall_s"],
                       maxrss_kb=header["maxrss_kb"], killed_for=header["killed_for"],

@@ -305,7 +305,8 @@ class _Program:
             args_file = "/work/.args.json"
         argv = [self.language.agent_interpreter, AGENT_MOUNT, "--cold-child",
                 "/work/.spec.json", args_file]
-        return self.jail.run(limits, argv=argv, stdin=stdin, **io)
+        return self.jail.run(limits, argv=argv, stdin=stdin,
+                             result_channel=spec["mode"] == "functional", **io)
 
 
 class _Grading:

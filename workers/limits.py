@@ -23,12 +23,16 @@ class RunLimits:
     def wall_s(self) -> float:
         return self.wall_limit_s or (2 * self.time_limit_s + 1.0)
 
-    def to_agent(self) -> dict:
-        """The form the in-jail agent applies as rlimits."""
+    def to_agent(self, memory_overhead_mb: int = 0) -> dict:
+        """The form the in-jail agent applies as rlimits.
+
+        memory_overhead_mb: extra address space for runtimes that reserve far more than they
+        use (PyPy's GC); peak resident memory is still judged against the limit itself.
+        """
         return {
             "cpu_s": self.time_limit_s,
             "wall_s": self.wall_s,
-            "memory_bytes": self.memory_mb * MIB,
+            "memory_bytes": (self.memory_mb + memory_overhead_mb) * MIB,
             # +1: the agent itself runs under the jail's uid and counts too.
             "nproc": self.max_processes + 1,
             "fsize": self.file_size_bytes,

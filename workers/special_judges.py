@@ -115,6 +115,9 @@ def exit_code_verdict(raw: RawRun, role: str) -> tuple[int, str]:
         reason = {"cpu": "time limit", "wall": "wall-clock limit",
                   "output": "output limit"}.get(raw.killed_for or "", f"signal {raw.signal}")
         return pb.SE, f"{role} failed ({reason})"
+    if raw.exit_code == 1 and b"Traceback (most recent call last)" in raw.stderr:
+        # A Python helper that crashed exits 1 too: that is the helper failing, not a WA.
+        return pb.SE, f"{role} crashed: {comment[-300:]}"
     if raw.exit_code == 7:
         return pb.WA, f"partial points: {comment}"
     verdict = _EXIT_VERDICTS.get(raw.exit_code)

@@ -39,10 +39,13 @@ def classify_run(raw: RawRun, limits: RunLimits) -> tuple[int, str] | None:
     if raw.killed_for == "wall":
         return pb.TLE, (f"wall-clock time exceeded {limits.wall_s:g} s "
                         f"(the program slept or blocked; CPU time {raw.cpu_s:.3f} s)")
+    limit_bytes = limits.memory_mb * (1 << 20)
+    if raw.maxrss_kb * 1024 > limit_bytes:
+        return pb.MLE, f"peak memory {raw.maxrss_kb} KiB exceeded the limit of {limits.memory_mb} MiB"
     failed = raw.exit_code != 0 or raw.signal != 0
     if not failed:
         return None
-    near_limit = raw.maxrss_kb * 1024 >= MLE_PEAK_FRACTION * limits.memory_mb * (1 << 20)
+    near_limit = raw.maxrss_kb * 1024 >= MLE_PEAK_FRACTION * limit_bytes
     if near_limit or _allocation_failed(raw.stderr):
         return pb.MLE, f"memory limit of {limits.memory_mb} MiB exceeded (peak {raw.maxrss_kb} KiB)"
     if raw.signal == signals.SIGXFSZ:

@@ -31,6 +31,8 @@ class Language:
     python_fast_path: bool = False
     version_argv: tuple[str, ...] = ()
     needs_pch: bool = False
+    # Address space granted beyond the memory limit (peak RSS is still judged on the limit).
+    memory_overhead_mb: int = 0
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
     @property

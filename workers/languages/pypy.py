@@ -19,4 +19,6 @@ def pypy_language() -> Language | None:
         run_argv=(interpreter, "main.py"),
         python_fast_path=True,
         version_argv=(interpreter, "--version"),
+        # PyPy reserves a few hundred MB of address space for its GC up front.
+        memory_overhead_mb=768,
     )
