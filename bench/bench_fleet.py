@@ -24,20 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import grpc  # noqa: E402
 
-from conftest import ServerThread, grade_request  # noqa: E402
+from conftest import ServerThread  # noqa: E402
 from sandbox.client import SandboxClient  # noqa: E402
 from sandbox.v1 import sandbox_pb2 as pb  # noqa: E402
-from test_fleet import Fleet  # noqa: E402
-
-
-def workload(count: int) -> list[tuple[pb.GradeRequest, int]]:
-    items = []
-    for i in range(count):
-        ok = i % 4 != 0
-        source = "a, b = map(int, input().split())\nprint(a + b%s)\n" % ("" if ok else " + 1")
-        items.append((grade_request(source, [(f"{i} 3\n", f"{i + 3}\n")] * 5),
-                      pb.AC if ok else pb.WA))
-    return items
+from test_fleet import Fleet, _burst_requests as workload  # noqa: E402
 
 
 def run_burst(client: SandboxClient, items, in_flight: int):

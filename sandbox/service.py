@@ -11,6 +11,7 @@ import grpc
 
 from sandbox.digest import is_digest
 from sandbox.info import build_info
+from sandbox.streaming import stream_answers
 from sandbox.testsets import TestSetStore
 from sandbox.v1 import sandbox_pb2 as pb
 from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
@@ -156,40 +157,11 @@ class SandboxService(pb_grpc.SandboxServicer):
         return await self._unary(self.core.execute, request, context)
 
     async def GradeStream(self, request_iterator, context):
-        results: asyncio.Queue = asyncio.Queue()
-        pending: set[asyncio.Task] = set()
+        async def grade(request: pb.GradeRequest) -> pb.GradeResponse:
+            return await self._run(self.core.grade, request, context)
 
-        async def grade_one(request: pb.GradeRequest) -> None:
-            try:
-                response = await self._run(self.core.grade, request, context)
-            except RequestRejected as exc:
-                response = pb.GradeResponse(request_id=request.request_id, error=pb.RequestError(
-                    code=exc.code.value[0], message=exc.message))
-            except Exception as exc:  # noqa: BLE001
-                log.exception("internal error")
-                response = pb.GradeResponse(request_id=request.request_id, error=pb.RequestError(
-                    code=grpc.StatusCode.INTERNAL.value[0], message=f"internal error: {exc}"))
-            await results.put(response)
-
-        async def reader() -> None:
-            async for request in request_iterator:
-                task = asyncio.create_task(grade_one(request))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            await asyncio.gather(*list(pending))
-            await results.put(None)
-
-        reading = asyncio.create_task(reader())
-        try:
-            while True:
-                item = await results.get()
-                if item is None:
-                    break
-                yield item
-        finally:
-            reading.cancel()
-            for task in list(pending):
-                task.cancel()
+        async for answer in stream_answers(request_iterator, grade, RequestRejected):
+            yield answer
 
     async def PutTestSet(self, request, context):
         if not request.test_set.tests:

@@ -16,6 +16,7 @@ import grpc
 
 from sandbox.digest import is_digest
 from sandbox.gateway.metrics import GatewayMetrics
+from sandbox.streaming import stream_answers
 from sandbox.gateway.registry import NoWorker, Worker, WorkerRegistry
 from sandbox.testsets import TestSetStore
 from sandbox.v1 import sandbox_pb2 as pb
@@ -159,33 +160,11 @@ class GatewayService(pb_grpc.SandboxServicer):
         return await self._unary("Execute", request, context)
 
     async def GradeStream(self, request_iterator, context):
-        results: asyncio.Queue = asyncio.Queue()
-        pending: set[asyncio.Task] = set()
+        async def grade(request: pb.GradeRequest) -> pb.GradeResponse:
+            return await self._admit("Grade", request, context, request.language)
 
-        async def grade_one(request: pb.GradeRequest) -> None:
-            try:
-                response = await self._admit("Grade", request, context, request.language)
-            except Rejected as exc:
-                response = pb.GradeResponse(request_id=request.request_id, error=pb.RequestError(
-                    code=exc.code.value[0], message=exc.message))
-            await results.put(response)
-
-        async def reader() -> None:
-            async for request in request_iterator:
-                task = asyncio.create_task(grade_one(request))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            await asyncio.gather(*list(pending))
-            await results.put(None)
-
-        reading = asyncio.create_task(reader())
-        try:
-            while (item := await results.get()) is not None:
-                yield item
-        finally:
-            reading.cancel()
-            for task in list(pending):
-                task.cancel()
+        async for answer in stream_answers(request_iterator, grade, Rejected):
+            yield answer
 
     async def PutTestSet(self, request, context):
         if not request.test_set.tests:
