@@ -36,9 +36,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,fleet,eval]' 2>&1 \
+# torch before the verl extra, pinned, so pip never swaps in another build.
+.venv/bin/python -c "import torch" 2>/dev/null \
+  || .venv/bin/python -m pip install -q --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}" 2>&1 \
   | grep -v -E '^(WARNING: Location|  )' || true
-.venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp" \
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,fleet,eval,verl]' 2>&1 \
+  | grep -v -E '^(WARNING: Location|  )' || true
+.venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp, verl, matplotlib, docker" \
   || { echo "setup: the Python environment is incomplete" >&2; exit 1; }
 
 # --with-fleet: Docker (daemon started when none answers), the base image and the project image.

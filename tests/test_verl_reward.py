@@ -1,0 +1,185 @@
+"""The sandbox reward (verl_plugin.reward.compute_score) against a live local sandbox server."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from conftest import SHARED_DATA
+from sandbox.problem import Problem
+from verl_plugin import reward
+from verl_plugin.groundtruth import to_ground_truth
+from verl_plugin.reward import SandboxRewardError, close_pools, compute_score
+
+VERIFIED = SHARED_DATA / "verified" / "problems.jsonl"
+
+
+def verified(problem_id: str) -> dict:
+    for line in VERIFIED.read_text().splitlines():
+        row = json.loads(line)
+        if row["id"] == problem_id:
+            return row
+    raise KeyError(problem_id)
+
+
+def ground_truth_of(row: dict, time_limit: float | None = None) -> str:
+    problem = Problem(id=row["id"], kind=row["kind"], func_name=row.get("func_name") or "",
+                      tests=row["tests"], time_limit_s=time_limit or row["time_limit_s"],
+                      memory_limit_mb=row.get("memory_limit_mb") or 1024, compare="lcb")
+    return to_ground_truth(problem, source="livecodebench")
+
+
+def response(code: str, language: str = "python", thinking: str = "Let me think.") -> str:
+    return f"<think>\n{thinking}\n</think>\nHere is the code.\n```{language}\n{code}\n```\n"
+
+
+def score(server, solution_str, ground_truth, extra_info=None, **kwargs):
+    kwargs.setdefault("addresses", server.address)
+
+    async def main():
+        try:
+            return await compute_score("livecodebench", solution_str, ground_truth, extra_info, **kwargs)
+        finally:
+            await close_pools()
+    return asyncio.run(main())
+
+
+STDIN = verified("codeforces/1873_A")
+FUNCTIONAL = verified("leetcode/2727")
+
+
+def test_accepted(server):
+    result = score(server, response(STDIN["solutions"]["correct"][0]["code"]), ground_truth_of(STDIN))
+    assert result["score"] == 1.0 and result["acc"] == 1.0
+    assert result["verdict"] == "AC" and result["passed"] == result["total"] == len(STDIN["tests"])
+    assert result["attempts"] == 1 and result["reason"] == ""
+
+
+def test_wrong_answer(server):
+    result = score(server, response(STDIN["solutions"]["incorrect"][0]["code"]), ground_truth_of(STDIN))
+    assert result["score"] == 0.0 and result["verdict"] == "WA"
+    assert result["passed"] < result["total"] and "WA" in result["reason"]
+
+
+def test_partial_credit(server):
+    result = score(server, response(STDIN["solutions"]["incorrect"][0]["code"]), ground_truth_of(STDIN),
+                   partial_credit=True)
+    assert result["verdict"] == "WA"
+    assert result["score"] == pytest.approx(result["passed"] / result["total"])
+
+
+def test_compile_error(server):
+    result = score(server, response("int main( { return 0; }", language="cpp"), ground_truth_of(STDIN))
+    assert result["score"] == 0.0 and result["verdict"] == "CE"
+    assert result["reason"].startswith("compilation error")
+
+
+def test_no_code_block(server):
+    result = score(server, "<think>hmm</think>\nThe answer is to print YES.", ground_truth_of(STDIN))
+    assert result == {**result, "score": 0.0, "verdict": "NO_CODE", "attempts": 0}
+    assert "no fenced code block" in result["reason"]
+
+
+def test_code_inside_thinking_is_not_graded(server):
+    code = STDIN["solutions"]["correct"][0]["code"]
+    solution = f"<think>\n```python\n{code}\n```\n</think>\nNo code here."
+    assert score(server, solution, ground_truth_of(STDIN))["verdict"] == "NO_CODE"
+
+
+def test_require_think_end(server):
+    text = "```python\nprint(1)\n```"
+    assert score(server, text, ground_truth_of(STDIN), require_think_end=True)["verdict"] == "NO_SOLUTION"
+    assert score(server, text, ground_truth_of(STDIN))["verdict"] == "WA"  # whole response graded
+
+
+def test_functional_problem(server):
+    good = score(server, response(FUNCTIONAL["solutions"]["correct"][0]["code"]), ground_truth_of(FUNCTIONAL))
+    assert good["verdict"] == "AC" and good["score"] == 1.0
+    bad = score(server, response(FUNCTIONAL["solutions"]["incorrect"][0]["code"]), ground_truth_of(FUNCTIONAL))
+    assert bad["verdict"] == "WA" and bad["score"] == 0.0
+
+
+def test_budget_fields_and_solution_text(server):
+    extra = {"budget_thinking_tokens": 1024, "budget_solution_tokens": 87, "budget_think_forced": True,
+             "budget_think_closed": False, "budget_eos_in_thinking": False,
+             "budget_solution_truncated": False,
+             # verl decoded with skip_special_tokens and lost </think>: the rollout sent the text
+             "solution_text": "```python\n" + STDIN["solutions"]["correct"][0]["code"] + "\n```"}
+    result = score(server, "thinking thinking ```python\nprint(0)\n```", ground_truth_of(STDIN), extra)
+    assert result["verdict"] == "AC"
+    assert result["budget_thinking_tokens"] == 1024.0 and result["budget_think_forced"] == 1.0
+
+
+def test_group_uploads_tests_once(server, monkeypatch):
+    """8 samples of a GRPO group, graded concurrently: one PutTestSet, then digests only."""
+    ground_truth = ground_truth_of(FUNCTIONAL)
+    digest = reward.prepare(ground_truth).digest
+    store = server.server.core.store
+    puts = []
+    original = store.put
+
+    def counting_put(test_set):
+        puts.append(original(test_set))
+        return puts[-1]
+    monkeypatch.setattr(store, "put", counting_put)
+    correct = FUNCTIONAL["solutions"]["correct"][0]["code"]
+    wrong = FUNCTIONAL["solutions"]["incorrect"][0]["code"]
+    samples = [response(correct if i % 2 == 0 else wrong) for i in range(8)]
+
+    async def main():
+        try:
+            results = await asyncio.gather(*[
+                compute_score("livecodebench", s, ground_truth, {"index": 7}, addresses=server.address)
+                for s in samples])
+            pool = reward.get_pool(reward.Settings.from_kwargs({"addresses": server.address}))
+            return results, pool.uploads
+        finally:
+            await close_pools()
+    results, uploads = asyncio.run(main())
+    assert [r["score"] for r in results] == [1.0, 0.0] * 4
+    assert uploads == 1
+    assert puts == [digest]  # server side: stored once, every grade referred to the digest
+
+
+def test_sandbox_down(tmp_path):
+    missing = f"unix:{tmp_path}/no-such.sock"
+
+    async def main():
+        try:
+            return await compute_score("livecodebench", response("print(1)"), ground_truth_of(STDIN),
+                                       addresses=missing, retries=2, backoff_s=0.01)
+        finally:
+            await close_pools()
+    with pytest.raises(SandboxRewardError) as error:
+        asyncio.run(main())
+    message = str(error.value)
+    assert "unreachable after 3 attempts" in message and missing in message
+    assert "sandbox serve" in message
+
+
+def test_sandbox_error_is_retried_then_raised(server):
+    """A checker that crashes gives SE: retried, then raised, never scored as wrong."""
+    problem = Problem(id="se", tests=STDIN["tests"], time_limit_s=2,
+                      checker={"language": "python", "source": "import sys\nsys.exit(3)\n"})
+    with pytest.raises(SandboxRewardError, match="SE verdict"):
+        score(server, response(STDIN["solutions"]["correct"][0]["code"]),
+              to_ground_truth(problem, source="codeforces"), retries=1, backoff_s=0.01)
+
+
+def test_deadline(server):
+    loop_forever = "while True:\n    pass\n"
+    ground_truth = ground_truth_of(STDIN, time_limit=3)
+    with pytest.raises(SandboxRewardError, match="did not finish within the 0.5 s deadline"):
+        score(server, response(loop_forever), ground_truth, deadline_s=0.5)
+    result = score(server, response(loop_forever), ground_truth, deadline_s=0.5, on_deadline="zero")
+    assert result["verdict"] == "DEADLINE" and result["score"] == 0.0
+    assert "deadline" in result["reason"]
+    # With the default deadline (from the limits) the same code is judged: TLE.
+    judged = score(server, response(loop_forever), ground_truth_of(STDIN, time_limit=1))
+    assert judged["verdict"] == "TLE" and judged["score"] == 0.0
+
+
+def test_bad_ground_truth(server):
+    with pytest.raises(SandboxRewardError, match="bad ground_truth"):
+        score(server, response("print(1)"), "not json")

@@ -1,0 +1,73 @@
+"""The `reward_model.ground_truth` string of the plugin's parquet rows, and its parsing.
+
+It is a JSON object in the sandbox's problem-file format (see README.md, "The problem file"),
+plus bookkeeping:
+
+    {"format": "code-sandbox/v1", "id", "kind": "stdin"|"functional", "func_name",
+     "tests": [{"input", "output"}], "time_limit_s", "memory_limit_mb", "compare",
+     "checker"?: {language, source}, "input_mode"?: "stdin"|"file",
+     "source": "livecodebench"|"primeintellect"|"taco"|"codeforces"|...,
+     "total_tests": N (before selection), "selection": "all" | "longest-15"}
+
+Functional tests follow LiveCodeBench: one JSON value per input line (one positional argument),
+the output is JSON.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from sandbox.problem import Problem, ProblemError, problem_from_dict
+
+FORMAT = "code-sandbox/v1"
+
+
+def to_ground_truth(problem: Problem, *, source: str, total_tests: int | None = None,
+                    selection: str = "all") -> str:
+    data = {"format": FORMAT, "id": problem.id, "kind": problem.kind, "func_name": problem.func_name,
+            "tests": [{"input": t["input"], "output": t["output"]} for t in problem.tests],
+            "time_limit_s": problem.time_limit_s, "memory_limit_mb": problem.memory_limit_mb,
+            "compare": problem.compare, "source": source,
+            "total_tests": len(problem.tests) if total_tests is None else int(total_tests),
+            "selection": selection}
+    if problem.checker:
+        data["checker"] = {"language": problem.checker["language"], "source": problem.checker["source"]}
+    if problem.input_mode != "stdin":
+        data["input_mode"] = problem.input_mode
+    return json.dumps(data, ensure_ascii=False)
+
+
+def parse_ground_truth(ground_truth, cache: bool = True) -> Problem:
+    """A Problem from the ground-truth JSON string (or an already decoded dict)."""
+    if isinstance(ground_truth, (bytes, bytearray)):
+        ground_truth = ground_truth.decode("utf-8")
+    if isinstance(ground_truth, str):
+        return _parse_cached(ground_truth) if cache else _parse_text(ground_truth)
+    if isinstance(ground_truth, dict):
+        return _parse(dict(ground_truth))
+    raise ProblemError(f"ground_truth must be a JSON string, got {type(ground_truth).__name__}")
+
+
+@lru_cache(maxsize=256)
+def _parse_cached(text: str) -> Problem:
+    # The 8 samples of a GRPO group carry the same (possibly megabytes long) string: parse it once.
+    return _parse_text(text)
+
+
+def _parse_text(text: str) -> Problem:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProblemError(f"ground_truth is not JSON: {exc}") from None
+    return _parse(data)
+
+
+def _parse(data: dict) -> Problem:
+    if not isinstance(data, dict):
+        raise ProblemError("ground_truth must be a JSON object")
+    if data.get("format") not in (None, FORMAT):
+        raise ProblemError(f"unknown ground_truth format {data.get('format')!r} (expected {FORMAT})")
+    problem = problem_from_dict(data)
+    problem.meta = {"source": data.get("source", ""), "total_tests": data.get("total_tests"),
+                    "selection": data.get("selection", "all")}
+    return problem

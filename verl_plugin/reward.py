@@ -1,0 +1,413 @@
+"""Sandbox code reward for verl: `async def compute_score(...)`, awaited by verl's reward loop.
+
+verl config (0.9):
+
+    reward:
+      custom_reward_function:
+        path: pkg://verl_plugin.reward
+        name: compute_score
+        reward_kwargs: {addresses: "10.0.0.5:50051,10.0.0.6:50051", max_concurrency: 64}
+
+What it does with one sample:
+1. the solution is the text after the last `</think>` (or the `solution_text` the budgeted rollout
+   sends when `</think>` is a special token that verl's decoding strips);
+2. the code is the last fenced code block of the solution (its info string picks the language,
+   default python); none → score 0, verdict NO_CODE;
+3. the problem (ground_truth JSON, see verl_plugin.groundtruth) has its tests uploaded once per
+   server by digest (concurrent samples of a GRPO group wait for the same upload) and every grade
+   refers to the digest;
+4. grading goes through one pool per process and event loop: one AsyncSandboxClient per address,
+   least-loaded server first, bounded concurrency (semaphore), a deadline per grade, retries with
+   exponential backoff on UNAVAILABLE / RESOURCE_EXHAUSTED / ABORTED / CANCELLED / INTERNAL /
+   UNKNOWN and on SE verdicts (grading is a pure function of code and tests: retrying is safe);
+5. score = 1.0 iff every test passes (AC); `partial_credit=True` gives passed / total instead.
+   CE, WA, TLE, ... score 0 with the verdict and its reason.
+
+Never scored as a wrong answer: a sandbox that stays unreachable, an SE verdict that persists, a
+grade over its deadline (unless on_deadline="zero") or a problem the servers refuse (limits above
+their maximum) raise SandboxRewardError, which fails verl's step with the message.
+
+Settings come from reward_kwargs (each also readable from the environment):
+  addresses        list or comma-separated string; env SANDBOX_ADDRESSES, then SANDBOX_ADDRESS,
+                   else 127.0.0.1:50051
+  max_concurrency  grades in flight per process (64; env SANDBOX_REWARD_CONCURRENCY)
+  retries          failed attempts retried (6); RESOURCE_EXHAUSTED (a full server) is not a
+                   failure: it is retried after the server's retry-after for up to busy_timeout_s (600 s)
+  per_server_inflight  grades sent to one server at once (default 2 x its Info.capacity): keeps
+                   its queue short, so deadlines measure grading rather than queueing
+  backoff_s        first backoff (0.5 s, doubled each time, jittered, at most backoff_max_s = 10 s)
+  deadline_s       per grade; default: the tests' wall-clock caps (2 × limit + 1 s each) + 60 s
+  on_deadline      "raise" (default) or "zero" (score 0, verdict DEADLINE)
+  partial_credit   False
+  require_think_end  False: without `</think>` the whole response is the solution
+                   (True: no `</think>` → score 0, verdict NO_SOLUTION)
+The result dict always has the same keys (verl stacks them into reward_extra_info): score, acc,
+verdict, passed, total, reason, attempts, grade_s, plus the budgeted rollout's budget_* fields
+when the sample carries them.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import random
+import time
+import weakref
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import grpc
+
+from sandbox.benchmarks.extract import extract_code, solution_part
+from sandbox.client import AsyncSandboxClient
+from sandbox.digest import test_set_digest
+from sandbox.problem import Problem, ProblemError
+from sandbox.v1 import sandbox_pb2 as pb
+from verl_plugin.groundtruth import parse_ground_truth
+
+log = logging.getLogger("verl_plugin.reward")
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+RETRIABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
+             grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+BUDGET_FIELDS = ("budget_thinking_tokens", "budget_solution_tokens", "budget_think_forced",
+                 "budget_think_closed", "budget_eos_in_thinking", "budget_solution_truncated")
+
+
+class SandboxRewardError(RuntimeError):
+    """The sandbox could not grade: the step must stop rather than score a wrong reward."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    addresses: tuple[str, ...]
+    max_concurrency: int = 64
+    retries: int = 6
+    backoff_s: float = 0.5
+    backoff_max_s: float = 10.0
+    deadline_s: float | None = None
+    deadline_slack_s: float = 60.0
+    on_deadline: str = "raise"
+    busy_timeout_s: float = 600.0
+    per_server_inflight: int = 0
+    partial_credit: bool = False
+    require_think_end: bool = False
+    default_language: str = "python"
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict) -> "Settings":
+        addresses = kwargs.get("addresses") or os.environ.get("SANDBOX_ADDRESSES") \
+            or os.environ.get("SANDBOX_ADDRESS") or DEFAULT_ADDRESS
+        if isinstance(addresses, str):
+            addresses = [a.strip() for a in addresses.split(",")]
+        addresses = tuple(str(a).strip() for a in addresses if str(a).strip())
+        if not addresses:
+            raise SandboxRewardError("no sandbox address: set reward_kwargs.addresses or SANDBOX_ADDRESSES")
+        on_deadline = str(kwargs.get("on_deadline", "raise"))
+        if on_deadline not in ("raise", "zero"):
+            raise SandboxRewardError(f"on_deadline must be 'raise' or 'zero', got {on_deadline!r}")
+        deadline = kwargs.get("deadline_s")
+        return cls(addresses=addresses,
+                   max_concurrency=int(kwargs.get("max_concurrency")
+                                       or os.environ.get("SANDBOX_REWARD_CONCURRENCY") or 64),
+                   retries=int(kwargs.get("retries", 6)),
+                   backoff_s=float(kwargs.get("backoff_s", 0.5)),
+                   backoff_max_s=float(kwargs.get("backoff_max_s", 10.0)),
+                   deadline_s=float(deadline) if deadline is not None else None,
+                   deadline_slack_s=float(kwargs.get("deadline_slack_s", 60.0)),
+                   on_deadline=on_deadline,
+                   busy_timeout_s=float(kwargs.get("busy_timeout_s", 600.0)),
+                   per_server_inflight=int(kwargs.get("per_server_inflight", 0)),
+                   partial_credit=bool(kwargs.get("partial_credit", False)),
+                   require_think_end=bool(kwargs.get("require_think_end", False)),
+                   default_language=str(kwargs.get("default_language", "python")))
+
+    def deadline_for(self, problem: Problem, n_tests: int) -> float:
+        if self.deadline_s is not None:
+            return self.deadline_s
+        return n_tests * (2 * problem.time_limit_s + 1) + self.deadline_slack_s
+
+
+@dataclass
+class Prepared:
+    problem: Problem  # its `tests` emptied: they live in test_set (once in memory)
+    test_set: pb.TestSet
+    digest: str
+    n_tests: int
+
+
+@lru_cache(maxsize=256)
+def _prepare_text(ground_truth: str) -> Prepared:
+    # Parsed once per problem (a GRPO group shares the string); 256 covers a 128-prompt step.
+    return _prepare(parse_ground_truth(ground_truth, cache=False))
+
+
+def _prepare(problem: Problem) -> Prepared:
+    test_set = problem.test_set()
+    light = dataclasses.replace(problem, tests=[])
+    return Prepared(light, test_set, test_set_digest(test_set), len(test_set.tests))
+
+
+def prepare(ground_truth) -> Prepared:
+    if isinstance(ground_truth, str):
+        return _prepare_text(ground_truth)
+    return _prepare(parse_ground_truth(ground_truth, cache=False))
+
+
+@dataclass
+class _Server:
+    address: str
+    client: AsyncSandboxClient
+    in_flight: int = 0
+    down_until: float = 0.0
+    uploaded: set = field(default_factory=set)
+    uploading: dict = field(default_factory=dict)
+    info: pb.InfoResponse | None = None
+    slots: asyncio.Semaphore | None = None
+    limit: int = 1
+
+
+class SandboxPool:
+    """One client per address, shared by every compute_score call of one event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.servers = [_Server(a, AsyncSandboxClient(a, timeout=None)) for a in settings.addresses]
+        self.semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self.uploads = 0  # PutTestSet calls made (for tests and the benchmark)
+
+    async def close(self) -> None:
+        for server in self.servers:
+            await server.client.close()
+
+    def pick(self, digest: str) -> _Server:
+        now = time.monotonic()
+        up = [s for s in self.servers if s.down_until <= now] or self.servers
+        return min(up, key=lambda s: (s.in_flight / s.limit, digest not in s.uploaded, random.random()))
+
+    async def _ensure(self, server: _Server, prepared: Prepared) -> None:
+        digest = prepared.digest
+        if digest in server.uploaded:
+            return
+        pending = server.uploading.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._upload(server, prepared))
+            server.uploading[digest] = pending
+            pending.add_done_callback(lambda _f: server.uploading.pop(digest, None))
+        await asyncio.shield(pending)
+
+    async def _upload(self, server: _Server, prepared: Prepared) -> None:
+        self.uploads += 1
+        stored = await server.client.put_test_set(prepared.test_set)
+        if stored != prepared.digest:
+            raise SandboxRewardError(f"{server.address} stored the tests under {stored}, "
+                                     f"expected {prepared.digest}: client and server disagree")
+        server.uploaded.add(prepared.digest)
+
+    async def _ready(self, server: _Server) -> None:
+        """Info once per server: its limits, and how many grades to keep in flight on it."""
+        if server.info is None:
+            info = await server.client.info()
+            if server.info is None:
+                server.info = info
+                per_server = self.settings.per_server_inflight or 2 * max(1, info.capacity or 1)
+                server.slots = asyncio.Semaphore(per_server)
+                server.limit = per_server
+
+    async def grade(self, prepared: Prepared, source: str, language: str,
+                    request_id: str = "") -> tuple[pb.GradeResponse | None, int, str]:
+        """(response or None on deadline with on_deadline="zero", attempts, reason)."""
+        settings = self.settings
+        deadline = settings.deadline_for(prepared.problem, prepared.n_tests)
+        request = prepared.problem.grade_request(source, language, request_id=request_id,
+                                                 digest=prepared.digest,
+                                                 stop_on_first_failure=not settings.partial_credit)
+        failures: list[str] = []
+        started = time.monotonic()
+        attempts = failed = 0
+        busy_since = None
+        while failed <= settings.retries:
+            attempts += 1
+            server = self.pick(prepared.digest)
+            server.in_flight += 1
+            try:
+                async with self.semaphore:
+                    await self._ready(server)
+                    _check_limits(server, prepared.problem)
+                    async with server.slots:
+                        await self._ensure(server, prepared)
+                        response = await server.client.grade(request, timeout=deadline)
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                detail = f"{server.address}: {code.name}: {exc.details()}"
+                if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    # Busy, not broken: wait (as the server asks) up to busy_timeout_s in all.
+                    busy_since = busy_since or time.monotonic()
+                    if time.monotonic() - busy_since < settings.busy_timeout_s:
+                        await asyncio.sleep(_retry_after(exc, settings))
+                        continue
+                elif code == grpc.StatusCode.NOT_FOUND:  # the server lost the tests: upload again
+                    server.uploaded.discard(prepared.digest)
+                elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    reason = (f"grading did not finish within the {deadline:g} s deadline on "
+                              f"{server.address} ({prepared.n_tests} tests, "
+                              f"{prepared.problem.time_limit_s:g} s each)")
+                    if settings.on_deadline == "zero":
+                        return None, attempts, reason
+                    raise SandboxRewardError(reason + "; raise deadline_s or set on_deadline=zero") from None
+                elif code == grpc.StatusCode.INVALID_ARGUMENT:
+                    return _rejected(request, exc.details()), attempts, exc.details()
+                elif code not in RETRIABLE:
+                    raise SandboxRewardError(f"sandbox refused the grade: {detail}") from None
+                elif code == grpc.StatusCode.UNAVAILABLE:
+                    server.down_until = time.monotonic() + min(settings.backoff_max_s, 5.0)
+                failures.append(detail)
+                failed += 1
+                if failed <= settings.retries:
+                    await asyncio.sleep(self._backoff(failed))
+                continue
+            finally:
+                server.in_flight -= 1
+            if response.verdict == pb.SE:
+                failures.append(f"{server.address}: SE verdict: {response.message or 'sandbox error'}")
+                failed += 1
+                if failed <= settings.retries:
+                    await asyncio.sleep(self._backoff(failed))
+                continue
+            return response, attempts, ""
+        elapsed = time.monotonic() - started
+        unreachable = all("UNAVAILABLE" in f for f in failures)
+        what = "unreachable" if unreachable else "failing"
+        raise SandboxRewardError(
+            f"sandbox {what} after {attempts} attempts in {elapsed:.1f} s "
+            f"(addresses: {', '.join(settings.addresses)}); last errors: {'; '.join(dict.fromkeys(failures[-3:]))}. "
+            "Start the fleet (`sandbox serve --address HOST:PORT`) or fix "
+            "reward.custom_reward_function.reward_kwargs.addresses / SANDBOX_ADDRESSES.")
+
+    def _backoff(self, failed: int) -> float:
+        base = min(self.settings.backoff_max_s, self.settings.backoff_s * (2 ** (failed - 1)))
+        return base * (0.5 + random.random() / 2)
+
+
+def _retry_after(exc: grpc.aio.AioRpcError, settings: "Settings") -> float:
+    for key, value in exc.trailing_metadata() or ():
+        if key == "retry-after-ms":
+            try:
+                return min(settings.backoff_max_s, int(value) / 1000) * (0.75 + random.random() / 2)
+            except ValueError:
+                break
+    return settings.backoff_s * (0.5 + random.random())
+
+
+def _check_limits(server: _Server, problem: Problem) -> None:
+    limits = server.info.max_limits if server.info is not None else None
+    if limits is None:
+        return
+    if limits.time_limit_s and problem.time_limit_s > limits.time_limit_s:
+        raise SandboxRewardError(f"problem {problem.id}: time limit {problem.time_limit_s:g} s is above "
+                                 f"{server.address}'s maximum {limits.time_limit_s:g} s")
+    if limits.memory_limit_mb and problem.memory_limit_mb > limits.memory_limit_mb:
+        raise SandboxRewardError(f"problem {problem.id}: memory limit {problem.memory_limit_mb} MB is "
+                                 f"above {server.address}'s maximum {limits.memory_limit_mb} MB")
+
+
+def _rejected(request: pb.GradeRequest, message: str) -> pb.GradeResponse:
+    """INVALID_ARGUMENT for a well-formed problem: the submission itself (too big, bad language)."""
+    return pb.GradeResponse(verdict=pb.VERDICT_UNSPECIFIED, message=message)
+
+
+# One pool per (event loop, settings): grpc.aio channels belong to the loop that made them.
+_POOLS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Settings, SandboxPool]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def get_pool(settings: Settings) -> SandboxPool:
+    loop = asyncio.get_running_loop()
+    pools = _POOLS.setdefault(loop, {})
+    pool = pools.get(settings)
+    if pool is None:
+        pool = pools[settings] = SandboxPool(settings)
+    return pool
+
+
+async def close_pools() -> None:
+    """Closes this loop's clients (tests, scripts; verl's reward workers keep theirs)."""
+    pools = _POOLS.pop(asyncio.get_running_loop(), {})
+    for pool in pools.values():
+        await pool.close()
+
+
+def _solution_text(solution_str: str, extra_info: dict, settings: Settings) -> str | None:
+    text = extra_info.get("solution_text") if isinstance(extra_info, dict) else None
+    if isinstance(text, str):
+        return text
+    if "</think>" in solution_str:
+        return solution_part(solution_str)
+    if settings.require_think_end:
+        return None
+    return solution_str
+
+
+async def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict:
+    """verl reward: {score, acc, verdict, passed, total, reason, attempts, grade_s, budget_*}."""
+    settings = Settings.from_kwargs(kwargs)
+    extra_info = extra_info if isinstance(extra_info, dict) else {}
+    try:
+        prepared = prepare(ground_truth)
+    except ProblemError as exc:
+        raise SandboxRewardError(f"bad ground_truth for data_source={data_source!r}: {exc}") from None
+    total = prepared.n_tests
+    result = {"score": 0.0, "acc": 0.0, "verdict": "", "passed": 0, "total": total, "reason": "",
+              "attempts": 0, "grade_s": 0.0}
+    for name in BUDGET_FIELDS:
+        if name in extra_info:
+            value = extra_info[name]
+            result[name] = float(value) if isinstance(value, (bool, int, float)) else value
+
+    solution = _solution_text(solution_str or "", extra_info, settings)
+    if solution is None:
+        result.update(verdict="NO_SOLUTION", reason="no </think>: the thinking never ended")
+        return result
+    found = extract_code(solution, settings.default_language)
+    if found is None:
+        result.update(verdict="NO_CODE", reason="no fenced code block in the solution")
+        return result
+    code, language = found
+    if not code.strip():
+        result.update(verdict="NO_CODE", reason="the last code block is empty")
+        return result
+
+    pool = get_pool(settings)
+    started = time.monotonic()
+    response, attempts, reason = await pool.grade(prepared, code, language,
+                                                  request_id=str(extra_info.get("index", "")))
+    result["attempts"] = attempts
+    result["grade_s"] = round(time.monotonic() - started, 4)
+    if response is None:
+        result.update(verdict="DEADLINE", reason=reason)
+        return result
+    if response.verdict == pb.VERDICT_UNSPECIFIED:
+        result.update(verdict="REJECTED", reason=reason or response.message)
+        return result
+    verdict = pb.Verdict.Name(response.verdict)
+    passed = int(response.passed)
+    accepted = response.verdict == pb.AC
+    score = 1.0 if accepted else 0.0
+    if settings.partial_credit and response.total:
+        score = passed / response.total
+    result.update(score=score, acc=1.0 if accepted else 0.0, verdict=verdict, passed=passed,
+                  total=int(response.total) or total, reason=_reason(response))
+    return result
+
+
+def _reason(response: pb.GradeResponse) -> str:
+    if response.verdict == pb.AC:
+        return ""
+    if response.verdict == pb.CE:
+        return ("compilation error: " + (response.compile_log or response.message))[:500]
+    for test in response.tests:
+        if test.verdict not in (pb.AC, pb.SKIPPED):
+            detail = f": {test.message}" if test.message else ""
+            return f"test {test.index}: {pb.Verdict.Name(test.verdict)}{detail}"[:500]
+    return (response.message or pb.Verdict.Name(response.verdict))[:500]
