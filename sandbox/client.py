@@ -7,6 +7,8 @@ a server that lost a test set (restart, eviction) gets it again transparently.
 """
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -35,10 +37,28 @@ def channel_target(addresses: str | Sequence[str]) -> tuple[str, list[tuple[str,
     if len(addresses) == 1:
         return addresses[0], options
     if any(a.startswith("unix:") for a in addresses):
-        raise ValueError("several addresses must all be host:port (IPv4)")
-    hosts = [a.removeprefix("ipv4:") for a in addresses]
+        raise ValueError("several addresses must all be host:port (one unix socket at most)")
+    hosts = [_ipv4_endpoint(a.removeprefix("ipv4:")) for a in addresses]
     options.append(("grpc.lb_policy_name", "round_robin"))
     return "ipv4:" + ",".join(hosts), options
+
+
+def _ipv4_endpoint(address: str) -> str:
+    """host:port with the host resolved to an IPv4 address (gRPC's multi-address target
+    takes literals only)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{address!r} is not host:port")
+    try:
+        ipaddress.IPv4Address(host)
+        return address
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ValueError(f"cannot resolve {host!r} to an IPv4 address: {exc}") from None
+    return f"{infos[0][4][0]}:{port}"
 
 
 def _use_digest(request: pb.GradeRequest) -> bool:

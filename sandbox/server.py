@@ -5,14 +5,15 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from google.protobuf.message import DecodeError
 from grpc_reflection.v1alpha import reflection
 
 from sandbox.service import SandboxCore, SandboxService
 from sandbox.v1 import sandbox_pb2 as pb
-from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Sandbox"].full_name
@@ -50,7 +51,12 @@ class Server:
             return
         await set_not_serving(self.health)
         await self._server.stop(grace)
-        self.service.shutdown()
+        # Kill what still runs and wait for the grading threads, off the event loop.
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+                None, self.service.shutdown), timeout=30)
+        except asyncio.TimeoutError:
+            log.warning("grading threads did not stop within 30 s")
         self._server = None
         if self.address.startswith("unix:"):
             path = self.address.removeprefix("unix://").removeprefix("unix:")
@@ -62,6 +68,68 @@ class Server:
             await self._server.wait_for_termination()
 
 
+def _claim_unix_socket(path: str) -> None:
+    """Removes a socket file left by a killed predecessor; refuses one a live server holds."""
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # nobody listens: stale
+        return
+    finally:
+        probe.close()
+    raise OSError(f"{path} is in use by another running server")
+
+
+class MalformedRequest:
+    """Stands in for a request whose bytes do not parse (e.g. invalid UTF-8 in a string)."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+        self.request_id = ""
+
+    @property
+    def message(self) -> str:
+        return f"malformed request: {self.error}"
+
+
+def _lenient(parse):
+    def deserialize(data: bytes):
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return MalformedRequest(str(exc))
+    return deserialize
+
+
+def add_sandbox_service(server, servicer) -> None:
+    """Registers sandbox.v1.Sandbox like the generated helper, except that a request that
+    does not parse is answered INVALID_ARGUMENT (the generated code says UNKNOWN)."""
+    handlers = {}
+    for method in pb.DESCRIPTOR.services_by_name["Sandbox"].methods:
+        request_type = getattr(pb, method.input_type.name)
+        response_type = getattr(pb, method.output_type.name)
+        implementation = getattr(servicer, method.name)
+        kwargs = dict(request_deserializer=_lenient(request_type.FromString),
+                      response_serializer=response_type.SerializeToString)
+        if method.client_streaming:
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(implementation, **kwargs)
+        else:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                _refuse_malformed(implementation), **kwargs)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+
+
+def _refuse_malformed(implementation):
+    async def handle(request, context):
+        if isinstance(request, MalformedRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        return await implementation(request, context)
+    return handle
+
+
 def new_health_servicer():
     return health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
 
@@ -71,19 +139,22 @@ async def start_grpc_server(address: str, servicer, health_servicer) -> tuple[gr
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
     ])
-    pb_grpc.add_SandboxServicer_to_server(servicer, server)
+    add_sandbox_service(server, servicer)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
     if address.startswith("unix:"):
-        stale = address.removeprefix("unix://").removeprefix("unix:")
-        if os.path.exists(stale):
-            os.unlink(stale)  # left by a killed predecessor
-    port = server.add_insecure_port(address)
-    if not address.startswith("unix:") and port == 0:
-        raise OSError(f"cannot listen on {address}")
+        _claim_unix_socket(address.removeprefix("unix://").removeprefix("unix:"))
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise OSError(f"cannot listen on {address} (address in use, or a directory that does "
+                      "not exist or is not writable)")
     await server.start()
     for name in ("", SERVICE_NAME):
         await _set_health(health_servicer, name, health_pb2.HealthCheckResponse.SERVING)

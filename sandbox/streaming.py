@@ -18,6 +18,10 @@ async def stream_answers(requests: AsyncIterator[pb.GradeRequest], grade: GradeF
     pending: set[asyncio.Task] = set()
 
     async def grade_one(request: pb.GradeRequest) -> None:
+        if not isinstance(request, pb.GradeRequest):  # did not parse (server.MalformedRequest)
+            await results.put(pb.GradeResponse(error=pb.RequestError(
+                code=3, message=getattr(request, "message", "malformed request"))))
+            return
         try:
             response = await grade(request)
         except rejection as exc:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import atexit
 import os
 import resource
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,8 @@ JAIL_UID = 65534  # "nobody": the host uid jails run as when the server is root
 JAIL_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "LANG": "C.UTF-8",
             "TMPDIR": "/tmp"}
 ETC_FILES = ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime")
+START_TIMEOUT_S = 60.0  # bwrap + the agent's interpreter, on a loaded machine
+REPLY_TIMEOUT_S = 60.0  # beyond a run's own wall limit
 
 
 class JailError(RuntimeError):
@@ -136,6 +141,7 @@ class Jail:
         self.pch_dir = pch_dir
         self._proc: subprocess.Popen | None = None
         self._killed = threading.Event()
+        self._lock = threading.Lock()
         self.interpreter_version = ""
         # A unix socket to hand the agent pipe ends (interactive problems) with SCM_RIGHTS.
         self._fd_socket, self._fd_socket_child = socket.socketpair(socket.AF_UNIX,
@@ -184,29 +190,43 @@ class Jail:
             argv = [_setpriv(), f"--reuid={JAIL_UID}", f"--regid={JAIL_UID}", "--clear-groups",
                     "--"] + argv
         try:
-            self._proc = subprocess.Popen(
+            # Its own process group: kill() reaches bwrap's children too, even ones that
+            # have not armed --die-with-parent yet (a cancel during start).
+            proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 pass_fds=(seccomp_fd, self._fd_socket_child.fileno()), bufsize=0,
-                close_fds=True)
+                close_fds=True, start_new_session=True)
         except OSError as exc:
             raise JailError(f"cannot start bubblewrap: {exc}") from exc
         finally:
             os.close(seccomp_fd)
             self._fd_socket_child.close()
-        hello = self._receive()
+        with self._lock:
+            self._proc = proc
+            if self._killed.is_set():
+                self._kill_tree(proc)
+        hello = self._receive(timeout=START_TIMEOUT_S)
         if not hello.get("ready"):
             raise JailError(f"the jail's agent did not start: {hello}")
         self.interpreter_version = hello.get("version", "")
 
     def kill(self) -> None:
         """Kills the jail at once (safe from any thread); pending calls raise JailError."""
-        self._killed.set()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                proc.kill()
-            except OSError:
-                pass
+        with self._lock:
+            self._killed.set()
+            if self._proc is not None:
+                self._kill_tree(self._proc)
+
+    @staticmethod
+    def _kill_tree(proc: subprocess.Popen) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.kill()
+        except OSError:
+            pass
 
     @property
     def killed(self) -> bool:
@@ -229,7 +249,7 @@ class Jail:
         try:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            self._kill_tree(proc)
             proc.wait()
         try:
             proc.stderr.close()
@@ -255,8 +275,21 @@ class Jail:
         except OSError as exc:
             raise self._gone(f"cannot talk to the jail: {exc}") from exc
 
-    def _receive(self) -> tuple[dict, list[bytes]] | dict:
+    def _await_reply(self, fd: int, timeout: float) -> None:
+        """Waits until the agent starts answering; a kill() or the timeout ends the wait."""
+        deadline = time.monotonic() + timeout
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not poller.poll(200):
+            if self.killed:
+                raise JailError("the jail was killed (request cancelled)")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise JailError(f"the jail's agent did not answer within {timeout:.0f} s")
+
+    def _receive(self, timeout: float = REPLY_TIMEOUT_S) -> tuple[dict, list[bytes]] | dict:
         try:
+            self._await_reply(self._proc.stdout.fileno(), timeout)
             header, blobs = read_message(self._proc.stdout.fileno())
         except (EOFError, OSError, ValueError) as exc:
             raise self._gone("the jail's agent exited unexpectedly") from exc
@@ -314,7 +347,12 @@ class Jail:
         else:
             request["python"] = python
             request["args"] = args
-        self._send(request, (stdin,))
+        try:
+            self._send(request, (stdin,))
+        except JailError:
+            for fd in stdio_fds or ():
+                os.close(fd)
+            raise
         if stdio_fds:
             try:
                 socket.send_fds(self._fd_socket, [b"f"], list(stdio_fds))
@@ -323,7 +361,7 @@ class Jail:
             finally:
                 for fd in stdio_fds:  # handed over: the jail's process now owns them
                     os.close(fd)
-        reply = self._receive()
+        reply = self._receive(timeout=limits.wall_s + REPLY_TIMEOUT_S)
         header, blobs = reply if isinstance(reply, tuple) else (reply, [])
         blobs = list(blobs) + [b""] * (3 - len(blobs))
         functional = result_channel or (python is not None and python.get("mode") == "functional")

@@ -357,6 +357,8 @@ class _Grading:
                    response: pb.GradeResponse) -> None:
         failed = False
         for index, test in enumerate(self.tests.tests):
+            if self.cancel is not None and self.cancel.cancelled:
+                raise JailError("the jail was killed (request cancelled)")
             if failed and self.stop_first:
                 response.tests.add(index=index, verdict=pb.SKIPPED)
                 continue
