@@ -306,3 +306,18 @@ def test_submission_the_sandbox_refuses_is_recorded_invalid(tmp_path):
     assert empty["verdict"] == "NO_CODE"      # an empty code block is no code
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pass_at_k"]["pass@1"]["value"] == 0
+
+
+def test_platform_selection_grades_only_the_chosen_problems(tmp_path):
+    samples_file = tmp_path / "samples.jsonl"
+    write_jsonl(samples_file, lcb_samples())
+    out = tmp_path / "out"
+    assert main(["eval", "--benchmark", "livecodebench", "--problems", str(LCB_ROWS), "--samples",
+                 str(samples_file), "--out", str(out), "--platform", "leetcode",
+                 "--no-progress"]) == 0
+    graded = {row["problem_id"] for row in read_jsonl(out / "results.jsonl")}
+    assert graded == {P2}
+    # The SandboxFusion rows carry no contest date: a date window selects nothing, clearly.
+    assert main(["eval", "--benchmark", "livecodebench", "--problems", str(LCB_ROWS), "--samples",
+                 str(samples_file), "--out", str(tmp_path / "out2"), "--release", "release_v6",
+                 "--no-progress"]) == 2

@@ -290,3 +290,16 @@ def test_gateway_without_workers_is_unavailable_until_one_appears(docker_client)
         client.close()
     finally:
         stack.down()
+
+
+def test_fleet_status_lists_workers_with_their_load(fleet):
+    from sandbox.fleet import fleet_status
+    volume = fleet.docker.volumes.get(f"{fleet.project}_sockets")
+    rows = fleet_status(fleet.project, volume.attrs["Mountpoint"])
+    services = sorted(row["service"] for row in rows)
+    assert services.count("gateway") == 1 and services.count("worker") >= 2, rows
+    for row in rows:
+        assert row["state"] == "running", row
+        if row["service"] == "worker":
+            assert row["socket"] and row["capacity"] >= 1, row
+            assert row["health"] != "unreachable", row

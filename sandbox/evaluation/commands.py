@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from sandbox.benchmarks import cf_rating
+from sandbox.benchmarks import cf_rating, livecodebench
 from sandbox.cli import CliError, _backend
 from sandbox.evaluation.problems import BENCHMARKS, load_benchmark
 from sandbox.evaluation.results import RESULTS_FILE, ResultsFile, read_results, result_key
@@ -59,6 +59,14 @@ def _rating(results: list[dict], args) -> dict:
     return data
 
 
+def _selection(args) -> dict:
+    """The problem filters given on the command line (release, dates, platform, difficulty)."""
+    chosen = {"release": args.release, "start_date": args.start_date, "end_date": args.end_date,
+              "platforms": args.platform.split(",") if args.platform else None,
+              "difficulties": args.difficulty.split(",") if args.difficulty else None}
+    return {key: value for key, value in chosen.items() if value}
+
+
 def cmd_eval(args) -> int:
     from sandbox.evaluation.plot import PLOT_FILE, PlotUnavailable, plot_accuracy_vs_budget
     from sandbox.evaluation.report import write_reports
@@ -84,6 +92,17 @@ def cmd_eval(args) -> int:
         known = ", ".join(repr(pid) for pid in list(problems)[:3])
         raise CliError(f"{len(unknown)} problem id(s) in {args.samples} are not in "
                        f"{args.problems}: {shown}{more} (its ids look like {known})")
+    selection = _selection(args)
+    if selection:
+        try:
+            chosen = livecodebench.select(list(problems.values()), **selection)
+        except (ProblemError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+        problems = {problem.id: problem for problem in chosen}
+        samples = [sample for sample in samples if sample.problem_id in problems]
+        if not samples:
+            raise CliError("no sample belongs to a problem of the selection "
+                           f"({', '.join(f'{k}={v}' for k, v in selection.items())})")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -262,6 +281,12 @@ def add_commands(sub, error_class: type[Exception] | None = None) -> None:
                           help="skip contests with this many rated participants or fewer "
                                "(default 200)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate.add_argument("--release", help="LiveCodeBench release: release_vN, or vA_vB for "
+                                            "what releases A..B added (by contest date)")
+    evaluate.add_argument("--start-date", help="only problems from this contest date (YYYY-MM-DD)")
+    evaluate.add_argument("--end-date", help="only problems up to this contest date (YYYY-MM-DD)")
+    evaluate.add_argument("--platform", help="only these platforms, e.g. leetcode,atcoder")
+    evaluate.add_argument("--difficulty", help="only these difficulties, e.g. easy,medium")
     evaluate.set_defaults(func=_reporting(cmd_eval, error_class))
 
     rating = sub.add_parser(
