@@ -39,14 +39,20 @@ def parse_contests(text: str) -> list[int]:
     return contests
 
 
+def _rate(results: list[dict], cache: str, args):
+    """The model's rating over the cached contests, with its percentile when asked for."""
+    report = cf_rating.rate_model(results, cache, pass_n=args.pass_n,
+                                  min_participants=args.min_participants)
+    if report.rating is not None and args.ratings:
+        report.percentile = cf_rating.percentile(
+            report.rating, cf_rating.load_rating_distribution(args.ratings))
+    return report
+
+
 def _rating(results: list[dict], args) -> dict:
     """The Codeforces rating block of summary.json (with `error` when it cannot be computed)."""
     try:
-        report = cf_rating.rate_model(results, args.cf_cache, pass_n=args.pass_n,
-                                      min_participants=args.min_participants)
-        if report.rating is not None and args.ratings:
-            report.percentile = cf_rating.percentile(
-                report.rating, cf_rating.load_rating_distribution(args.ratings))
+        report = _rate(results, args.cf_cache, args)
     except cf_rating.RatingError as exc:
         print(f"sandbox: warning: no Codeforces rating: {exc}", file=sys.stderr)
         return {"error": str(exc), "pass_n": args.pass_n}
@@ -187,11 +193,7 @@ def cmd_cf_rating(args) -> int:
     if not results:
         raise CliError(f"no results in {args.results}")
     try:
-        report = cf_rating.rate_model(results, args.cache, pass_n=args.pass_n,
-                                      min_participants=args.min_participants)
-        if report.rating is not None and args.ratings:
-            report.percentile = cf_rating.percentile(
-                report.rating, cf_rating.load_rating_distribution(args.ratings))
+        report = _rate(results, args.cache, args)
     except cf_rating.RatingError as exc:
         raise CliError(str(exc)) from None
     if args.json:
