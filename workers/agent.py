@@ -456,7 +456,11 @@ def serve(control_in, control_out, fd_socket):
                           (read_work_file(request["path"], request.get("max_bytes", 1 << 28)),))
         elif op == "load_python":
             python_state = compile_python(request["python"])
-            write_message(control_out, {"ok": True, "syntax_error": python_state[1] is not None})
+            error = python_state[1]
+            if error is not None:
+                import traceback
+                error = "".join(traceback.format_exception_only(type(error), error))
+            write_message(control_out, {"ok": True, "syntax_error": error})
         elif op == "run":
             passed = None
             if request.get("stdio_fds"):

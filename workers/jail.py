@@ -322,11 +322,11 @@ class Jail:
         reply = self._receive()
         return reply[1][0] if isinstance(reply, tuple) else b""
 
-    def load_python(self, spec: dict) -> bool:
-        """Compiles the source once in the warm agent; returns False on a syntax error."""
+    def load_python(self, spec: dict) -> str | None:
+        """Compiles the source once in the warm agent; returns the syntax error, if any."""
         self._send({"op": "load_python", "python": spec})
         reply = self._receive()
-        return not reply.get("syntax_error")
+        return reply.get("syntax_error") or None
 
     def run(self, limits: RunLimits, *, argv: list[str] | None = None,
             python: dict | None = None, stdin: bytes = b"", args: list | None = None,

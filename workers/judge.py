@@ -277,9 +277,12 @@ class _Program:
         jail, language = self.jail, self.language
         jail.write_file(language.source_file, self.source.encode("utf-8", errors="surrogatepass"))
         if self.python_spec is not None:
-            if self.judge.python_fast_path:
-                jail.load_python(self.python_spec)
-            else:
+            # Compiled by the jail's own interpreter: a syntax error is a CE, as in
+            # lcb_runner (a compile failure) and on Codeforces.
+            syntax_error = jail.load_python(self.python_spec)
+            if syntax_error:
+                return False, syntax_error, 0.0
+            if not self.judge.python_fast_path:
                 jail.write_file(".spec.json", json.dumps(self.python_spec).encode())
             return True, "", 0.0
         if not language.compiled:
