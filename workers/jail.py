@@ -205,7 +205,7 @@ class Jail:
             self._proc = proc
             if self._killed.is_set():
                 self._kill_tree(proc)
-        hello = self._receive(timeout=START_TIMEOUT_S)
+        hello, _ = self._receive(timeout=START_TIMEOUT_S)
         if not hello.get("ready"):
             raise JailError(f"the jail's agent did not start: {hello}")
         self.interpreter_version = hello.get("version", "")
@@ -287,7 +287,7 @@ class Jail:
                 self.kill()
                 raise JailError(f"the jail's agent did not answer within {timeout:.0f} s")
 
-    def _receive(self, timeout: float = REPLY_TIMEOUT_S) -> tuple[dict, list[bytes]] | dict:
+    def _receive(self, timeout: float = REPLY_TIMEOUT_S) -> tuple[dict, list[bytes]]:
         try:
             self._await_reply(self._proc.stdout.fileno(), timeout)
             header, blobs = read_message(self._proc.stdout.fileno())
@@ -295,7 +295,7 @@ class Jail:
             raise self._gone("the jail's agent exited unexpectedly") from exc
         if "error" in header:
             raise JailError(f"the jail's agent refused a request: {header['error']}")
-        return (header, blobs) if blobs else header
+        return header, blobs
 
     def _gone(self, what: str) -> JailError:
         if self.killed:
@@ -319,13 +319,13 @@ class Jail:
     def read_file(self, name: str, max_bytes: int = 1 << 28) -> bytes:
         """A file from the jail's /work (e.g. a compiled checker, to cache it)."""
         self._send({"op": "read_file", "path": name, "max_bytes": max_bytes})
-        reply = self._receive()
-        return reply[1][0] if isinstance(reply, tuple) else b""
+        _, blobs = self._receive()
+        return blobs[0] if blobs else b""
 
     def load_python(self, spec: dict) -> str | None:
         """Compiles the source once in the warm agent; returns the syntax error, if any."""
         self._send({"op": "load_python", "python": spec})
-        reply = self._receive()
+        reply, _ = self._receive()
         return reply.get("syntax_error") or None
 
     def run(self, limits: RunLimits, *, argv: list[str] | None = None,
@@ -361,8 +361,7 @@ class Jail:
             finally:
                 for fd in stdio_fds:  # handed over: the jail's process now owns them
                     os.close(fd)
-        reply = self._receive(timeout=limits.wall_s + REPLY_TIMEOUT_S)
-        header, blobs = reply if isinstance(reply, tuple) else (reply, [])
+        header, blobs = self._receive(timeout=limits.wall_s + REPLY_TIMEOUT_S)
         blobs = list(blobs) + [b""] * (3 - len(blobs))
         functional = result_channel or (python is not None and python.get("mode") == "functional")
         result = blobs[2] if functional else None
