@@ -111,12 +111,7 @@ def test_binding_beyond_loopback_warns(tmp_path):
     gateway = _spawn("gateway", "--address", f"0.0.0.0:{port}", "--workers-dir", str(tmp_path),
                      "--metrics", "")
     try:
-        deadline = time.monotonic() + 30
-        err = b""
-        while time.monotonic() < deadline and b"beyond loopback" not in err:
-            time.sleep(0.3)
-            if gateway.poll() is not None:
-                break
+        time.sleep(3)  # the warning is logged as the gateway starts
         gateway.send_signal(signal.SIGTERM)
         _out, err = gateway.communicate(timeout=30)
         assert b"beyond loopback" in err and b"TLS" in err, err
