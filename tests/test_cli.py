@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.examples import example_solutions
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 SANDBOX = REPO / ".venv" / "bin" / "sandbox"
@@ -18,7 +20,6 @@ if not SANDBOX.exists():
 SUM_PAIRS = EXAMPLES / "lcb-sum-pairs" / "problem.json"
 SUM_PAIRS_AC = EXAMPLES / "lcb-sum-pairs" / "solutions" / "ac_python.py"
 SUM_PAIRS_WA = EXAMPLES / "lcb-sum-pairs" / "solutions" / "wa_off_by_one.py"
-SOURCE_SUFFIXES = {".py", ".cpp"}
 
 
 def sandbox(*args, stdin: bytes | None = None, env: dict | None = None,
@@ -32,15 +33,6 @@ def sandbox(*args, stdin: bytes | None = None, env: dict | None = None,
 
 def text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
-
-
-def example_solutions() -> list[tuple[Path, Path, str]]:
-    found = []
-    for problem in sorted(EXAMPLES.glob("*/problem.json")):
-        for solution in sorted((problem.parent / "solutions").iterdir()):
-            if solution.suffix in SOURCE_SUFFIXES:
-                found.append((problem, solution, solution.name.split("_", 1)[0].upper()))
-    return found
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
@@ -102,7 +94,7 @@ def _grade_verdict(problem: Path, solution: Path, server: str | None) -> str:
 
 
 def test_embedded_and_server_agree_on_every_example(server):
-    items = example_solutions()
+    items = example_solutions(EXAMPLES)
     assert len(items) >= 10
     jobs = [(p, s, where) for p, s, _ in items for where in (None, server.address)]
     with ThreadPoolExecutor(3) as pool:
@@ -250,7 +242,7 @@ def test_examples_table():
     result = sandbox("examples", timeout=600)
     out = text(result.stdout)
     assert result.returncode == 0, out + text(result.stderr)
-    for problem, solution, expected in example_solutions():
+    for problem, solution, expected in example_solutions(EXAMPLES):
         rows = [line for line in out.splitlines() if solution.name in line.split()]
         rows = [line for line in rows if problem.parent.name in line.split()]
         assert rows, f"{problem.parent.name}/{solution.name} missing from:\n{out}"
