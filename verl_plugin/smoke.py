@@ -1,0 +1,344 @@
+"""`python -m verl_plugin.smoke`: the whole training loop on a laptop, with verl's real trainer.
+
+What it does, start to end:
+1. starts a local sandbox (`sandbox serve` on a unix socket), unless `--sandbox ADDRESS` is given;
+2. writes the smoke problems as TACO rows and turns them into verl parquet with
+   `python -m verl_plugin.data` (the same tool users run on real data);
+3. builds (or reuses, from the cache) the tiny model: a byte-level BPE tokenizer and a 2-layer
+   Qwen2 model warm-started so that it writes fenced code (`verl_plugin.cpu.tiny_model`);
+4. runs `python -m verl.trainer.main_ppo` with the shipped `e1_smoke_1gpu.yaml` plus the CPU
+   overrides (`cpu_overrides`): verl's CPU platform and the `cpu` rollout backend from
+   `verl_plugin.cpu`, Ray bound to 127.0.0.1, GRPO with the budgeted rollout and the sandbox reward;
+5. reads the rollout dumps and the actor's saved weights and prints, as its last line, one JSON
+   object: steps, trainer, reward_mean, verdicts, think_forced_frac, rollout_probs_diff_max,
+   params_changed, seconds.
+
+Exits non-zero with the trainer's own error (the last lines that explain it) when anything fails.
+Not for training real models: everything runs on the CPU, in float32.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO / "verl_plugin" / "config"
+SMOKE_CONFIG = "e1_smoke_1gpu"
+SAVE_WEIGHTS_ENV = "VERL_CPU_ROLLOUT_SAVE_WEIGHTS"  # read by verl_plugin.cpu.rollout
+AGENT_NAME = "budgeted_rollout_cpu"
+DEFAULT_THINKING, DEFAULT_SOLUTION = 32, 48
+CPU_ENV = {"VERL_USE_EXTERNAL_MODULES": "verl_plugin.cpu.backend", "VERL_PLATFORM": "cpu",
+           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1", "RAY_DEDUP_LOGS": "0",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled"}
+
+
+class SmokeError(RuntimeError):
+    """A step of the smoke run failed; the message says which and why."""
+
+
+def log(message: str) -> None:
+    print(f"smoke: {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def agent_loops_yaml(path: Path, thinking: int, solution: int, *, mask_forced_token: bool,
+                     forced_logprob: str) -> Path:
+    path.write_text(
+        f"- name: {AGENT_NAME}\n"
+        f"  _target_: verl_plugin.rollout.BudgetedRollout\n"
+        f"  thinking_budget: {thinking}\n  solution_budget: {solution}\n"
+        f"  mask_forced_token: {str(mask_forced_token).lower()}\n"
+        f"  eos_in_thinking: stop\n  forced_logprob: {forced_logprob}\n"
+        f"  think_end_token: \"</think>\"\n")
+    return path
+
+
+def cpu_overrides(*, model: Path, train: Path, agent_loops: Path, sandbox: str, out: Path,
+                  steps: int, trainer: str, response_length: int, batch: int = 4, n: int = 4,
+                  temperature: float = 1.0) -> list[str]:
+    """Hydra overrides that run the smoke config on CPU (verl_plugin.cpu) with the tiny model."""
+    env = {**CPU_ENV, SAVE_WEIGHTS_ENV: str(out / "final_weights.safetensors"), "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    overrides = [
+        f"trainer.use_v1={'true' if trainer == 'v1' else 'false'}",
+        # Ray on loopback only, logical GPUs (one training process per logical GPU)
+        "ray_kwargs.ray_init.num_cpus=16", "+ray_kwargs.ray_init.num_gpus=1",
+        "+ray_kwargs.ray_init._node_ip_address=127.0.0.1", "+ray_kwargs.ray_init.include_dashboard=false",
+        *[f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}='{v}'" for k, v in env.items()],
+        "trainer.device=cpu", "trainer.nnodes=1", "trainer.n_gpus_per_node=1",
+        "trainer.logger=[console]", f"trainer.total_training_steps={steps}", "trainer.total_epochs=1000",
+        "trainer.save_freq=-1", "trainer.test_freq=-1", "trainer.val_before_train=false",
+        f"trainer.rollout_data_dir={out / 'rollouts'}", f"trainer.default_local_dir={out / 'checkpoints'}",
+        # data
+        f"data.train_files={train}", f"data.val_files={train}", f"data.train_batch_size={batch}",
+        "data.max_prompt_length=256", f"data.max_response_length={response_length}",
+        "data.dataloader_num_workers=0",
+        # model and actor: float32, sdpa attention, FSDP2 on gloo
+        f"actor_rollout_ref.model.path={model}", "actor_rollout_ref.model.use_remove_padding=false",
+        "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+        "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+        "actor_rollout_ref.actor.strategy=fsdp2", "actor_rollout_ref.ref.strategy=fsdp2",
+        "actor_rollout_ref.actor.optim.lr=1e-3",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={batch}",
+        "actor_rollout_ref.actor.use_dynamic_bsz=false",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
+        "actor_rollout_ref.actor.use_torch_compile=false",
+        "actor_rollout_ref.actor.fsdp_config.use_torch_compile=false",
+        "+actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32",
+        "+actor_rollout_ref.actor.fsdp_config.mixed_precision.reduce_dtype=fp32",
+        "+actor_rollout_ref.actor.fsdp_config.mixed_precision.buffer_dtype=fp32",
+        "actor_rollout_ref.ref.log_prob_use_dynamic_bsz=false",
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8",
+        # rollout: the cpu backend, one server, the budgeted agent loop from our yaml
+        "actor_rollout_ref.rollout.name=cpu", "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        f"actor_rollout_ref.rollout.n={n}", f"actor_rollout_ref.rollout.temperature={temperature}",
+        "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=false",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
+        "actor_rollout_ref.rollout.agent.num_workers=1",
+        f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loops}",
+        f"actor_rollout_ref.rollout.agent.default_agent_loop={AGENT_NAME}",
+        # reward: the local sandbox
+        "reward.num_workers=1",
+        f"reward.custom_reward_function.reward_kwargs.addresses='{sandbox}'",
+    ]
+    return overrides
+
+
+# ------------------------------------------------------------------ the pieces
+
+
+@contextlib.contextmanager
+def local_sandbox(workdir: Path):
+    """`sandbox serve` on a unix socket in workdir; yields its address."""
+    socket = workdir / "sandbox.sock"
+    command = [sys.executable, "-m", "sandbox.cli", "serve", "--address", f"unix:{socket}"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(workdir / "sandbox.log", "w"),
+                               cwd=REPO, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SmokeError(f"the sandbox did not start: {(workdir / 'sandbox.log').read_text()[-500:]}")
+            time.sleep(0.1)
+        yield f"unix:{socket}"
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def make_data(workdir: Path) -> Path:
+    from verl_plugin.cpu.smoke_problems import taco_rows
+
+    rows = workdir / "taco_smoke.json"
+    rows.write_text(json.dumps(taco_rows()))
+    train = workdir / "smoke.parquet"
+    result = subprocess.run([sys.executable, "-m", "verl_plugin.data", f"taco={rows}", "--output", str(train),
+                             "--agent-name", AGENT_NAME, "--time-limit", "2", "--memory-limit", "256"],
+                            cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SmokeError(f"verl_plugin.data failed: {result.stderr.strip()}")
+    return train
+
+
+def make_model(train: Path, cache: Path) -> Path:
+    import pandas as pd
+
+    from verl_plugin.cpu.smoke_problems import PROBLEMS, completions
+    from verl_plugin.cpu.tiny_model import build_tiny_model
+
+    by_id = {p["id"]: p for p in PROBLEMS}
+    pairs = []
+    for _, row in pd.read_parquet(train).iterrows():
+        messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in row["prompt"]]
+        pairs.append((messages, completions(by_id[row["extra_info"]["problem_id"]])))
+    return build_tiny_model(cache, pairs)
+
+
+def initial_weights(model: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(model / "model.safetensors"))
+
+
+# ------------------------------------------------------------------ reading the run
+
+
+def read_rollouts(directory: Path) -> list[dict]:
+    rows = []
+    for path in sorted(directory.glob("*.jsonl"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+    return rows
+
+
+_METRIC = re.compile(r"(training/rollout_probs_diff_max|critic/score/mean):(\s*)([-+0-9.eEnaif]+)")
+
+
+def metric_values(log_text: str, name: str) -> list[float]:
+    values = []
+    for match in _METRIC.finditer(log_text):
+        if match.group(1) == name:
+            with contextlib.suppress(ValueError):
+                values.append(float(match.group(3)))
+    return values
+
+
+def explain_failure(log_text: str) -> str:
+    """The lines of a failed trainer log that say what went wrong."""
+    lines = [line for line in log_text.splitlines() if line.strip()]
+    for marker in ("SandboxRewardError", "DEADLINE", "Error:", "Error", "Exception"):
+        hits = [line.strip() for line in lines if marker in line]
+        if hits:
+            return hits[-1][:2000]
+    return "\n".join(lines[-5:])[:2000]
+
+
+# ------------------------------------------------------------------ main
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m verl_plugin.smoke",
+        description="Run real GRPO steps of the E1 training loop on CPU: verl's trainer, the budgeted "
+                    "rollout, the sandbox reward and a tiny locally built model. Prints one JSON line.")
+    parser.add_argument("--steps", type=int, default=2, help="training steps (default 2)")
+    parser.add_argument("--trainer", choices=("v1", "legacy"), default="v1",
+                        help="verl's v1 trainer (its default) or the legacy one (trainer.use_v1=false)")
+    parser.add_argument("--thinking-budget", type=int, default=DEFAULT_THINKING,
+                        help=f"t, thinking tokens before </think> is forced (default {DEFAULT_THINKING})")
+    parser.add_argument("--solution-budget", type=int, default=DEFAULT_SOLUTION,
+                        help=f"s, solution tokens after </think> (default {DEFAULT_SOLUTION})")
+    parser.add_argument("--mask-forced-token", action="store_true",
+                        help="the forced </think> gets response_mask 0")
+    parser.add_argument("--forced-logprob", choices=("zero", "compute"), default="zero",
+                        help="rollout log-prob of the forced </think> (default zero)")
+    parser.add_argument("--sandbox", metavar="ADDRESS",
+                        help="grade on this sandbox (host:port or unix:PATH) instead of starting one")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep data, dumps and logs here (default: a temporary directory, removed)")
+    parser.add_argument("--model-cache", type=Path, default=None,
+                        help="where the tiny model is built and reused (default ~/.cache/code-sandbox/tiny-model)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before the run is stopped (900)")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for verl.trainer.main_ppo")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.thinking_budget < 1 or args.solution_budget < 1:
+        parser.error("--steps and the budgets must be >= 1")
+    return args
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict:
+    from verl_plugin.cpu.tiny_model import default_cache_dir
+
+    started = time.monotonic()
+    train = make_data(workdir)
+    log(f"data: {train}")
+    model = make_model(train, args.model_cache or default_cache_dir())
+    log(f"model: {model}")
+    before = initial_weights(model)
+    agent_loops = agent_loops_yaml(workdir / "agent_loops.yaml", args.thinking_budget, args.solution_budget,
+                                   mask_forced_token=args.mask_forced_token, forced_logprob=args.forced_logprob)
+    with contextlib.ExitStack() as stack:
+        sandbox = args.sandbox or stack.enter_context(local_sandbox(workdir))
+        log(f"sandbox: {sandbox}")
+        response_length = args.thinking_budget + 1 + args.solution_budget
+        overrides = cpu_overrides(model=model, train=train, agent_loops=agent_loops, sandbox=sandbox,
+                                  out=workdir, steps=args.steps, trainer=args.trainer,
+                                  response_length=response_length)
+        overrides += list(args.overrides)
+        command = [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={CONFIG_DIR}",
+                   f"--config-name={SMOKE_CONFIG}", *overrides]
+        env = {**os.environ, **CPU_ENV,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+               SAVE_WEIGHTS_ENV: str(workdir / "final_weights.safetensors")}
+        log_path = workdir / "trainer.log"
+        log(f"trainer: verl.trainer.main_ppo ({args.trainer}), log in {log_path}")
+        with open(log_path, "w") as log_file:
+            process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log_file,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                code = process.wait(timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                raise SmokeError(f"the trainer did not finish within {args.timeout:g} s (log: {log_path})")
+        text = log_path.read_text(errors="replace")
+        if code != 0:
+            raise SmokeError(f"the trainer failed (exit {code}): {explain_failure(text)}")
+    rows = read_rollouts(workdir / "rollouts")
+    if not rows:
+        raise SmokeError(f"the trainer wrote no rollout dump (log: {log_path})")
+    return summarize(rows, text, args, before, workdir, time.monotonic() - started)
+
+
+def summarize(rows: list[dict], log_text: str, args, before: dict, workdir: Path, seconds: float) -> dict:
+    verdicts = Counter(str(r.get("verdict") or "?") for r in rows)
+    forced = [float(r["budget_think_forced"]) for r in rows if r.get("budget_think_forced") is not None]
+    scores = [float(r["score"]) for r in rows if r.get("score") is not None]
+    diffs = metric_values(log_text, "training/rollout_probs_diff_max")
+    steps = len({r.get("step") for r in rows})
+    return {
+        "steps": steps,
+        "trainer": args.trainer,
+        "reward_mean": round(sum(scores) / len(scores), 4) if scores else None,
+        "verdicts": dict(sorted(verdicts.items())),
+        "think_forced_frac": round(sum(forced) / len(forced), 4) if forced else None,
+        "rollout_probs_diff_max": max(diffs) if diffs else None,
+        "params_changed": params_changed(before, workdir),
+        "samples": len(rows),
+        "thinking_budget": args.thinking_budget,
+        "solution_budget": args.solution_budget,
+        "seconds": round(seconds, 1),
+    }
+
+
+def params_changed(before: dict, workdir: Path):
+    path = workdir / "final_weights.safetensors"
+    if not path.exists():
+        return None
+    from safetensors.torch import load_file
+
+    after = load_file(str(path))
+    return any(not before[name].equal(after[name].to(before[name].dtype)) for name in before if name in after)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    keep = args.workdir is not None
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="verl-smoke-"))
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = run(args, workdir)
+    except SmokeError as exc:
+        print(f"verl_plugin.smoke: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("verl_plugin.smoke: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
