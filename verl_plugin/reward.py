@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -94,6 +95,8 @@ class Settings:
     partial_credit: bool = False
     require_think_end: bool = False
     default_language: str = "python"
+    rpc_timeout_s: float = 30.0
+    results_log: str = ""
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> "Settings":
@@ -121,7 +124,9 @@ class Settings:
                    per_server_inflight=int(kwargs.get("per_server_inflight", 0)),
                    partial_credit=bool(kwargs.get("partial_credit", False)),
                    require_think_end=bool(kwargs.get("require_think_end", False)),
-                   default_language=str(kwargs.get("default_language", "python")))
+                   default_language=str(kwargs.get("default_language", "python")),
+                   rpc_timeout_s=float(kwargs.get("rpc_timeout_s", 30.0)),
+                   results_log=str(kwargs.get("results_log") or os.environ.get("SANDBOX_REWARD_LOG") or ""))
 
     def deadline_for(self, problem: Problem, n_tests: int) -> float:
         if self.deadline_s is not None:
@@ -173,7 +178,9 @@ class SandboxPool:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.servers = [_Server(a, AsyncSandboxClient(a, timeout=None)) for a in settings.addresses]
+        # Every RPC has a deadline: Info / PutTestSet get rpc_timeout_s, Grade its own deadline.
+        self.servers = [_Server(a, AsyncSandboxClient(a, timeout=settings.rpc_timeout_s))
+                        for a in settings.addresses]
         self.semaphore = asyncio.Semaphore(settings.max_concurrency)
         self.uploads = 0  # PutTestSet calls made (for tests and the benchmark)
 
@@ -231,12 +238,15 @@ class SandboxPool:
             attempts += 1
             server = self.pick(prepared.digest)
             server.in_flight += 1
+            phase = "Info"
             try:
                 async with self.semaphore:
                     await self._ready(server)
                     _check_limits(server, prepared.problem)
                     async with server.slots:
+                        phase = "PutTestSet"
                         await self._ensure(server, prepared)
+                        phase = "Grade"
                         response = await server.client.grade(request, timeout=deadline)
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
@@ -249,6 +259,12 @@ class SandboxPool:
                         continue
                 elif code == grpc.StatusCode.NOT_FOUND:  # the server lost the tests: upload again
                     server.uploaded.discard(prepared.digest)
+                elif code == grpc.StatusCode.DEADLINE_EXCEEDED and phase != "Grade":
+                    # Info and PutTestSet are idempotent and quick: a mute server is retried
+                    # (elsewhere when there are several), then reported with the deadline.
+                    detail = (f"{server.address}: {phase} did not answer within the "
+                              f"{settings.rpc_timeout_s:g} s deadline (rpc_timeout_s)")
+                    server.down_until = time.monotonic() + min(settings.backoff_max_s, 5.0)
                 elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
                     reason = (f"grading did not finish within the {deadline:g} s deadline on "
                               f"{server.address} ({prepared.n_tests} tests, "
@@ -278,7 +294,8 @@ class SandboxPool:
             return response, attempts, ""
         elapsed = time.monotonic() - started
         unreachable = all("UNAVAILABLE" in f for f in failures)
-        what = "unreachable" if unreachable else "failing"
+        mute = all("deadline" in f for f in failures)
+        what = "unreachable" if unreachable else "not answering" if mute else "failing"
         raise SandboxRewardError(
             f"sandbox {what} after {attempts} attempts in {elapsed:.1f} s "
             f"(addresses: {', '.join(settings.addresses)}); last errors: {'; '.join(dict.fromkeys(failures[-3:]))}. "
@@ -353,6 +370,27 @@ async def compute_score(data_source, solution_str, ground_truth, extra_info=None
     """verl reward: {score, acc, verdict, passed, total, reason, attempts, grade_s, budget_*}."""
     settings = Settings.from_kwargs(kwargs)
     extra_info = extra_info if isinstance(extra_info, dict) else {}
+    result = await _score(settings, data_source, solution_str, ground_truth, extra_info)
+    if settings.results_log:
+        _log_result(settings.results_log, data_source, extra_info, result)
+    return result
+
+
+def _log_result(path: str, data_source, extra_info: dict, result: dict) -> None:
+    """One JSON line per graded sample (results_log / SANDBOX_REWARD_LOG): an audit trail of the
+    sandbox's verdicts that every verl trainer keeps (v1's rollout dump has no reward fields).
+    One O_APPEND write per line, so several reward workers can share the file."""
+    record = {"data_source": data_source, "index": extra_info.get("index"),
+              "problem_id": extra_info.get("problem_id"), **result}
+    line = (json.dumps(record, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+async def _score(settings: Settings, data_source, solution_str, ground_truth, extra_info: dict) -> dict:
     try:
         prepared = prepare(ground_truth)
     except ProblemError as exc:

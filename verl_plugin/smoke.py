@@ -111,7 +111,11 @@ def cpu_overrides(*, model: Path, train: Path, agent_loops: Path, sandbox: str, 
         f"actor_rollout_ref.rollout.agent.default_agent_loop={AGENT_NAME}",
         # reward: the local sandbox
         "reward.num_workers=1",
+        # a failed session (SandboxRewardError, ...) stops the run under v1 too
+        "+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_plugin.fail_fast.FailFastAgentLoopManager",
         f"reward.custom_reward_function.reward_kwargs.addresses='{sandbox}'",
+        f"+reward.custom_reward_function.reward_kwargs.results_log={out / 'rewards.jsonl'}",
+        "+reward.custom_reward_function.reward_kwargs.rpc_timeout_s=20",
     ]
     return overrides
 
@@ -248,6 +252,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     from verl_plugin.cpu.tiny_model import default_cache_dir
 
     started = time.monotonic()
+    for stale in ("rewards.jsonl", "final_weights.safetensors"):
+        (workdir / stale).unlink(missing_ok=True)
+    shutil.rmtree(workdir / "rollouts", ignore_errors=True)
     train = make_data(workdir)
     log(f"data: {train}")
     model = make_model(train, args.model_cache or default_cache_dir())
@@ -282,18 +289,30 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         text = log_path.read_text(errors="replace")
         if code != 0:
             raise SmokeError(f"the trainer failed (exit {code}): {explain_failure(text)}")
-    rows = read_rollouts(workdir / "rollouts")
-    if not rows:
+    dumps = read_rollouts(workdir / "rollouts")
+    if not dumps:
         raise SmokeError(f"the trainer wrote no rollout dump (log: {log_path})")
-    return summarize(rows, text, args, before, workdir, time.monotonic() - started)
+    rewards = read_jsonl(workdir / "rewards.jsonl")
+    if not rewards:
+        raise SmokeError(f"the reward graded nothing (log: {log_path})")
+    return summarize(dumps, rewards, text, args, before, workdir, time.monotonic() - started)
 
 
-def summarize(rows: list[dict], log_text: str, args, before: dict, workdir: Path, seconds: float) -> dict:
-    verdicts = Counter(str(r.get("verdict") or "?") for r in rows)
-    forced = [float(r["budget_think_forced"]) for r in rows if r.get("budget_think_forced") is not None]
-    scores = [float(r["score"]) for r in rows if r.get("score") is not None]
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summarize(dumps: list[dict], rewards: list[dict], log_text: str, args, before: dict, workdir: Path,
+              seconds: float) -> dict:
+    """The run in numbers: verdicts and budgets from the reward's own log (what the sandbox said,
+    sample by sample, under either trainer), steps and scores from verl's rollout dumps."""
+    verdicts = Counter(str(r.get("verdict") or "?") for r in rewards)
+    forced = [float(r["budget_think_forced"]) for r in rewards if r.get("budget_think_forced") is not None]
+    scores = [float(r["score"]) for r in dumps if r.get("score") is not None]
     diffs = metric_values(log_text, "training/rollout_probs_diff_max")
-    steps = len({r.get("step") for r in rows})
+    steps = len({r.get("step") for r in dumps})
     return {
         "steps": steps,
         "trainer": args.trainer,
@@ -302,7 +321,7 @@ def summarize(rows: list[dict], log_text: str, args, before: dict, workdir: Path
         "think_forced_frac": round(sum(forced) / len(forced), 4) if forced else None,
         "rollout_probs_diff_max": max(diffs) if diffs else None,
         "params_changed": params_changed(before, workdir),
-        "samples": len(rows),
+        "samples": len(rewards),
         "thinking_budget": args.thinking_budget,
         "solution_budget": args.solution_budget,
         "seconds": round(seconds, 1),
