@@ -137,8 +137,73 @@ def test_e1_code_14b_config(monkeypatch):
     config = migrate_legacy_reward_impl(config)
     monkeypatch.setenv("SANDBOX_ADDRESSES", "10.0.0.1:50051,10.0.0.2:50051")
     kwargs = config.reward.custom_reward_function.reward_kwargs
-    assert kwargs.addresses == "10.0.0.1:50051,10.0.0.2:50051" and kwargs.require_think_end is True
+    assert kwargs.addresses == "10.0.0.1:50051,10.0.0.2:50051"
     assert inspect.iscoroutinefunction(get_custom_reward_fn(config))
+
+
+def test_e1_code_14b_matches_the_reference_script():
+    # SalesforceAIResearch/Elastic-Reasoning scripts/deepcoder/train/deepcoder_14b_coding_2k.sh
+    config = compose_plugin("e1_code_14b_grpo")
+    actor = config.actor_rollout_ref.actor
+    assert actor.ulysses_sequence_parallel_size == 2 and actor.ppo_max_token_len_per_gpu == 20000
+    assert actor.use_dynamic_bsz is True and actor.grad_clip == 1.0 and actor.loss_agg_mode == "token-mean"
+    assert config.actor_rollout_ref.ref.fsdp_config.param_offload is True
+    val = config.actor_rollout_ref.rollout.val_kwargs
+    assert val.n == 2 and val.top_p == 1.0 and val.temperature == 0.6 and val.do_sample is True
+    assert config.actor_rollout_ref.rollout.top_p == 1.0
+    assert config.trainer.test_freq == 10 and config.trainer.save_freq == 5
+    assert config.trainer.val_before_train is False
+    kwargs = config.reward.custom_reward_function.reward_kwargs
+    assert kwargs.require_think_end is False and kwargs.partial_credit is False
+    agent = config.actor_rollout_ref.rollout.agent
+    assert agent.agent_loop_manager_class == "verl_plugin.fail_fast.FailFastAgentLoopManager"
+
+
+def test_e1_code_14b_main_ppo_starts_up_to_the_gpus(tmp_path):
+    """verl's real entry point with the shipped config gets through its imports, Hydra, verl's
+    validate_config, Ray (on loopback), TransferQueue and the model config, and stops where it
+    needs eight GPUs, with verl's own message. The model and data are local stand-ins (no hub)."""
+    import subprocess
+    import sys
+
+    from verl_plugin import smoke
+    from verl_plugin.cpu.tiny_model import build_tiny_model
+    from verl_plugin.cpu.smoke_problems import PROBLEMS, completions
+
+    model = build_tiny_model(tmp_path / "model", [([{"role": "user", "content": p["problem"]}],
+                                                   completions(p)[:2]) for p in PROBLEMS], steps=5)
+    train = smoke.make_data(tmp_path)
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={PLUGIN_CONFIG}",
+         "--config-name=e1_code_14b_grpo", f"actor_rollout_ref.model.path={model}",
+         f"data.train_files={train}", f"data.val_files={train}", "trainer.logger=[console]",
+         "ray_kwargs.ray_init.num_cpus=16", "+ray_kwargs.ray_init._node_ip_address=127.0.0.1",
+         "+ray_kwargs.ray_init.include_dashboard=false",
+         f"actor_rollout_ref.rollout.agent.agent_loop_config_path={PLUGIN_CONFIG / 'agent_loops.yaml'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Total available GPUs 0 is less than total desired GPUs 8" in output, output[-3000:]
+
+
+def test_launch_script_passes_an_absolute_agent_loop_path(tmp_path):
+    import subprocess
+
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\n")
+    fake_python.chmod(0o755)
+    for name in ("deepcoder_train.parquet", "lcb_test.parquet"):
+        (tmp_path / name).write_bytes(b"")
+    script = REPO / "verl_plugin" / "scripts" / "train_e1_code_14b.sh"
+    result = subprocess.run(["bash", str(script)], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake_python),
+                                 "DATA_DIR": str(tmp_path), "SANDBOX_ADDRESSES": "127.0.0.1:1"})
+    assert result.returncode == 0, result.stderr
+    args = result.stdout.splitlines()
+    paths = [a.split("=", 1)[1] for a in args if a.startswith("actor_rollout_ref.rollout.agent.agent_loop_config_path=")]
+    assert paths == [str(REPO / "verl_plugin" / "config" / "agent_loops.yaml")]
 
 
 def test_smoke_config(monkeypatch):

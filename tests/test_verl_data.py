@@ -143,7 +143,8 @@ def test_taco_and_primeintellect_rows(tmp_path):
                                                 "input": [4], "output": [True]}]}]
     (tmp_path / "taco.json").write_text(json.dumps(taco))
     (tmp_path / "pi.jsonl").write_text("\n".join(json.dumps(r) for r in prime))
-    frame = convert(tmp_path, str(tmp_path / "taco.json"), f"primeintellect={tmp_path / 'pi.jsonl'}")
+    frame = convert(tmp_path, str(tmp_path / "taco.json"), f"primeintellect={tmp_path / 'pi.jsonl'}",
+                    extra=["--instruction", "always"])
     assert list(frame["data_source"]) == ["taco", "taco", "primeintellect", "primeintellect"]
     stdin, functional, pi_stdin, pi_functional = (ground_truth(r) for _, r in frame.iterrows())
     assert stdin["tests"] == [{"input": "1 2\n", "output": "3\n"}, {"input": "3 4", "output": "7"}]
@@ -158,6 +159,16 @@ def test_taco_and_primeintellect_rows(tmp_path):
     assert pi_functional["tests"] == [{"input": "4", "output": "true"}]
     for truth in (stdin, functional, pi_stdin, pi_functional):
         parse_ground_truth(json.dumps(truth))  # valid sandbox problems
+
+
+def test_taco_and_primeintellect_prompts_are_bare_statements_by_default(tmp_path):
+    # as the E1 / DeepCoder reference's deepcoder_dataset.py: the statement, nothing added
+    taco = [{"problem": "Add two numbers.", "tests": {"inputs": ["1 2\n"], "outputs": ["3\n"]}}]
+    (tmp_path / "taco.json").write_text(json.dumps(taco))
+    frame = convert(tmp_path, str(tmp_path / "taco.json"))
+    assert frame.iloc[0]["prompt"][0]["content"] == "Add two numbers."
+    never = convert(tmp_path, str(tmp_path / "taco.json"), extra=["--instruction", "never"])
+    assert never.iloc[0]["prompt"][0]["content"] == "Add two numbers."
 
 
 def test_bad_input_is_one_line_error(tmp_path, capsys):

@@ -27,9 +27,12 @@ Prompts (`--prompt-style`):
 - deepcoder (default, as DeepCoder / E1 train): one user message. livecodebench: LiveCodeBench's
   system sentence, a blank line, then LiveCodeBench's user prompt (sandbox/benchmarks/prompts.py:
   question, format line, ```python starter or `# YOUR CODE HERE` block, "### Answer: ...").
-  Other sources: the statement followed by this plugin's own instruction to answer in Python 3
-  inside a ```python block at the end (stdin / stdout, or the function to implement with its
-  starter code); statements that already ask for a ```python block are left as they are.
+  PrimeIntellect and TACO: the statement as it is (as E1 / DeepCoder train: their
+  `deepcoder_dataset.py` adds nothing). Other sources (Codeforces, CodeContests, APPS): the
+  statement followed by this plugin's own instruction to answer in Python 3 inside a ```python
+  block at the end (stdin / stdout, or the function to implement with its starter code).
+  `--instruction always|never` overrides this; statements that already ask for a ```python block
+  never get it.
 - chat: livecodebench as a system + user pair (lcb_chat_messages); others as above.
 The chat template (e.g. DeepSeek-R1-Distill's, which opens `<think>`) is applied by verl.
 """
@@ -208,7 +211,21 @@ def apply_rules(problem: Problem, source: str, *, max_tests: int = E1_MAX_TESTS,
     return graded, total, selection
 
 
-def prompt_messages(problem: Problem, source: str, style: str = "deepcoder") -> list[dict]:
+# Sources the E1 / DeepCoder reference trains on with the bare statement.
+BARE_STATEMENT_SOURCES = ("primeintellect", "taco")
+INSTRUCTION_MODES = ("auto", "always", "never")
+
+
+def wants_instruction(source: str, mode: str = "auto") -> bool:
+    if mode not in INSTRUCTION_MODES:
+        raise ValueError(f"instruction must be one of {INSTRUCTION_MODES}, got {mode!r}")
+    if mode == "auto":
+        return source not in BARE_STATEMENT_SOURCES
+    return mode == "always"
+
+
+def prompt_messages(problem: Problem, source: str, style: str = "deepcoder",
+                    instruction: str = "auto") -> list[dict]:
     statement = problem.statement.strip()
     if source == LCB:
         if "### Format:" in statement:  # SandboxFusion rows carry the finished LCB prompt
@@ -217,7 +234,7 @@ def prompt_messages(problem: Problem, source: str, style: str = "deepcoder") -> 
             return lcb_chat_messages(statement, problem.starter_code)
         return [{"role": "user",
                  "content": SYSTEM_MESSAGE + "\n\n" + lcb_user_prompt(statement, problem.starter_code)}]
-    if "```python" in statement:
+    if "```python" in statement or not wants_instruction(source, instruction):
         return [{"role": "user", "content": statement}]
     if problem.kind == "functional":
         text = FUNCTIONAL_INSTRUCTION.format(func_name=problem.func_name)
@@ -229,7 +246,7 @@ def prompt_messages(problem: Problem, source: str, style: str = "deepcoder") -> 
 
 
 def build_rows(problems: list[Problem], source: str, *, split: str, agent_name: str,
-               style: str, start_index: int = 0, **rules) -> list[dict]:
+               style: str, start_index: int = 0, instruction: str = "auto", **rules) -> list[dict]:
     rows = []
     for offset, problem in enumerate(problems):
         if not problem.tests:
@@ -237,7 +254,7 @@ def build_rows(problems: list[Problem], source: str, *, split: str, agent_name: 
         graded, total, selection = apply_rules(problem, source, **rules)
         row = {
             "data_source": source,
-            "prompt": prompt_messages(problem, source, style),
+            "prompt": prompt_messages(problem, source, style, instruction),
             "ability": "code",
             "reward_model": {"style": "rule",
                              "ground_truth": to_ground_truth(graded, source=source, total_tests=total,
@@ -278,6 +295,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--agent-name", default=DEFAULT_AGENT,
                         help=f"agent loop per row (default {DEFAULT_AGENT}; '' for none)")
     parser.add_argument("--prompt-style", choices=("deepcoder", "chat"), default="deepcoder")
+    parser.add_argument("--instruction", choices=INSTRUCTION_MODES, default="auto",
+                        help="append the plugin's answer-format instruction to non-LiveCodeBench "
+                             "statements: auto (default: not for primeintellect / taco, as the E1 "
+                             "reference; yes for the others), always, never")
     parser.add_argument("--max-tests", type=int, default=E1_MAX_TESTS,
                         help="non-LiveCodeBench sources: keep the N longest-input tests (0: all)")
     parser.add_argument("--time-limit", type=float, default=None,
@@ -309,7 +330,8 @@ def main(argv=None) -> int:
             if args.limit:
                 problems = problems[:args.limit]
             new = build_rows(problems, source, split=args.split, agent_name=args.agent_name,
-                             style=args.prompt_style, start_index=len(rows), max_tests=args.max_tests,
+                             style=args.prompt_style, start_index=len(rows),
+                             instruction=args.instruction, max_tests=args.max_tests,
                              time_limit_s=args.time_limit, memory_limit_mb=args.memory_limit,
                              compare=args.compare)
             print(f"{path}: {len(new)} {source} problems", file=sys.stderr)

@@ -40,7 +40,10 @@ AGENT_NAME = "budgeted_rollout_cpu"
 DEFAULT_THINKING, DEFAULT_SOLUTION = 32, 48
 CPU_ENV = {"VERL_USE_EXTERNAL_MODULES": "verl_plugin.cpu.backend", "VERL_PLATFORM": "cpu",
            "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1", "RAY_DEDUP_LOGS": "0",
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled"}
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled",
+           # Ray turns _node_ip_address=127.0.0.1 into the machine's outward address (and its
+           # gRPC servers listen on all interfaces) unless single-machine mode is asked for.
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 class SmokeError(RuntimeError):
@@ -79,8 +82,8 @@ def cpu_overrides(*, model: Path, train: Path, agent_loops: Path, sandbox: str, 
         *[f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}='{v}'" for k, v in env.items()],
         "trainer.device=cpu", "trainer.nnodes=1", "trainer.n_gpus_per_node=1",
         "trainer.logger=[console]", f"trainer.total_training_steps={steps}", "trainer.total_epochs=1000",
-        "trainer.save_freq=-1", "trainer.test_freq=-1", "trainer.val_before_train=false",
-        f"trainer.rollout_data_dir={out / 'rollouts'}", f"trainer.default_local_dir={out / 'checkpoints'}",
+        "trainer.save_freq=-1", f"trainer.test_freq={steps}", "trainer.val_before_train=false",
+        f"trainer.rollout_data_dir={out / 'rollouts'}", f"trainer.validation_data_dir={out / 'validation'}", f"trainer.default_local_dir={out / 'checkpoints'}",
         # data
         f"data.train_files={train}", f"data.val_files={train}", f"data.train_batch_size={batch}",
         "data.max_prompt_length=256", f"data.max_response_length={response_length}",
@@ -111,8 +114,6 @@ def cpu_overrides(*, model: Path, train: Path, agent_loops: Path, sandbox: str, 
         f"actor_rollout_ref.rollout.agent.default_agent_loop={AGENT_NAME}",
         # reward: the local sandbox
         "reward.num_workers=1",
-        # a failed session (SandboxRewardError, ...) stops the run under v1 too
-        "+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_plugin.fail_fast.FailFastAgentLoopManager",
         f"reward.custom_reward_function.reward_kwargs.addresses='{sandbox}'",
         f"+reward.custom_reward_function.reward_kwargs.results_log={out / 'rewards.jsonl'}",
         "+reward.custom_reward_function.reward_kwargs.rpc_timeout_s=20",
@@ -207,8 +208,9 @@ def metric_values(log_text: str, name: str) -> list[float]:
 
 def explain_failure(log_text: str) -> str:
     """The lines of a failed trainer log that say what went wrong."""
-    lines = [line for line in log_text.splitlines() if line.strip()]
-    for marker in ("SandboxRewardError", "DEADLINE", "Error:", "Error", "Exception"):
+    lines = [line for line in log_text.splitlines() if line.strip() and "Warning" not in line
+             and "warnings.warn" not in line and "HYDRA_FULL_ERROR" not in line]
+    for marker in ("SandboxRewardError", "RolloutAbortedError", "Error:", "Error", "Exception"):
         hits = [line.strip() for line in lines if marker in line]
         if hits:
             return hits[-1][:2000]
@@ -255,6 +257,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     for stale in ("rewards.jsonl", "final_weights.safetensors"):
         (workdir / stale).unlink(missing_ok=True)
     shutil.rmtree(workdir / "rollouts", ignore_errors=True)
+    shutil.rmtree(workdir / "validation", ignore_errors=True)
     train = make_data(workdir)
     log(f"data: {train}")
     model = make_model(train, args.model_cache or default_cache_dir())

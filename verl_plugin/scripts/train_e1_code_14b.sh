@@ -60,7 +60,10 @@ if [ -z "${SANDBOX_ADDRESSES:-}" ]; then
 fi
 echo "train: config $CONFIG, sandbox at $SANDBOX_ADDRESSES" >&2
 
+# The agent-loop file as an absolute path: verl resolves it in each Ray worker's working
+# directory, which on an existing cluster (or another node) is not this checkout.
 "$PYTHON" -m verl.trainer.main_ppo \
   --config-path="$REPO/verl_plugin/config" --config-name="$CONFIG" \
   data.train_files="$TRAIN" data.val_files="$VAL" \
+  actor_rollout_ref.rollout.agent.agent_loop_config_path="$REPO/verl_plugin/config/agent_loops.yaml" \
   "$@"
