@@ -42,7 +42,7 @@ fi
   | grep -v -E '^(WARNING: Location|  )' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,fleet,eval,verl]' 2>&1 \
   | grep -v -E '^(WARNING: Location|  )' || true
-.venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp, verl, matplotlib, docker" \
+.venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp, verl, transfer_queue, matplotlib, docker" \
   || { echo "setup: the Python environment is incomplete" >&2; exit 1; }
 
 # --with-fleet: Docker (daemon started when none answers), the base image and the project image.

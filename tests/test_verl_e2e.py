@@ -98,6 +98,12 @@ class ListenWatcher(threading.Thread):
             self.stop.wait(0.5)
 
 
+def is_loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
 def assert_graded_for_real(rewards: list[dict]) -> None:
     assert rewards, "nothing was graded"
     for row in rewards:
@@ -126,7 +132,7 @@ def test_two_grpo_steps_v1_and_no_port_beyond_loopback(tmp_path, model_cache):
     assert all("budget_think_forced" in r and "budget_thinking_tokens" in r for r in validation)
     assert len(run.dumps("rollouts")) == 2 * 16
     assert watcher.seen, "the watcher saw no listening socket at all"
-    outside = {(ip, port, pid) for ip, port, pid in watcher.seen if not ipaddress.ip_address(ip).is_loopback}
+    outside = {(ip, port, pid) for ip, port, pid in watcher.seen if not is_loopback(ip)}
     assert not outside, f"ports listening beyond loopback: {sorted(outside)}"
 
 

@@ -183,3 +183,59 @@ def test_deadline(server):
 def test_bad_ground_truth(server):
     with pytest.raises(SandboxRewardError, match="bad ground_truth"):
         score(server, response("print(1)"), "not json")
+
+
+def test_mute_sandbox_fails_with_the_deadline_named():
+    """A server that accepts connections and never answers: every RPC has a deadline (Info /
+    PutTestSet rpc_timeout_s), retried, then SandboxRewardError naming it (nothing hangs)."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+
+    async def main():
+        try:
+            return await compute_score("livecodebench", response("print(1)"), ground_truth_of(STDIN),
+                                       addresses=address, retries=1, backoff_s=0.01, rpc_timeout_s=0.5)
+        finally:
+            await close_pools()
+    started = time.monotonic()
+    try:
+        with pytest.raises(SandboxRewardError) as error:
+            asyncio.run(main())
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert time.monotonic() - started < 10
+    message = str(error.value)
+    assert "not answering after 2 attempts" in message
+    assert "Info did not answer within the 0.5 s deadline (rpc_timeout_s)" in message
+
+
+def test_results_log_has_one_line_per_graded_sample(server, tmp_path):
+    log = tmp_path / "rewards.jsonl"
+    correct = response(STDIN["solutions"]["correct"][0]["code"])
+    extra = {"index": 5, "problem_id": "p", "budget_think_forced": True}
+    score(server, correct, ground_truth_of(STDIN), extra, results_log=str(log))
+    score(server, "no code here", ground_truth_of(STDIN), {"index": 6}, results_log=str(log))
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["index"], r["verdict"], r["score"]) for r in rows] == [(5, "AC", 1.0), (6, "NO_CODE", 0.0)]
+    assert rows[0]["budget_think_forced"] == 1.0 and rows[0]["problem_id"] == "p"

@@ -293,3 +293,100 @@ def test_budget_module_directly():
     assert result.response_logprobs is None and result.solution_truncated
     with pytest.raises(ValueError):
         BudgetConfig(eos_in_thinking="maybe")
+
+
+class AbortingServerManager(ScriptedServerManager):
+    """Aborts the first `aborts` requests after `cut` tokens (or none), as vLLM does when a weight
+    sync or a partial-rollout pause cuts a request; then answers from the script's remainder."""
+
+    def __init__(self, script, aborts: int, cut: int = 0, **kwargs):
+        super().__init__(script, **kwargs)
+        self.aborts, self.cut = aborts, cut
+
+    async def generate(self, request_id, *, prompt_ids, sampling_params, **kwargs):
+        if self.aborts > 0:
+            self.aborts -= 1
+            self.calls.append({"request_id": request_id, "prompt_ids": list(prompt_ids),
+                               "sampling_params": dict(sampling_params)})
+            planned = self.script[0]
+            out = planned[:self.cut]
+            self.script[0] = planned[self.cut:]
+            logprobs = [self.logprob(len(prompt_ids) + i, t) for i, t in enumerate(out)] \
+                if sampling_params.get("logprobs") else None
+            return TokenOutput(token_ids=out, log_probs=logprobs, stop_reason="aborted",
+                               extra_fields={"global_steps": 3})
+        return await super().generate(request_id, prompt_ids=prompt_ids,
+                                      sampling_params=sampling_params, **kwargs)
+
+
+def test_aborted_generation_is_resumed_not_taken_for_finished(trainer_config, monkeypatch):
+    import verl_plugin.rollout as rollout
+    monkeypatch.setattr(rollout, "ABORT_BACKOFF_S", 0.0)
+    thinking = words(0, 6) + [THINK_END]
+    solution = ids("```python w7 ``` <eos>")
+    server = AbortingServerManager([thinking, solution], aborts=2, cut=2)
+    output = run(trainer_config, server, thinking_budget=20, solution_budget=20)
+    # the thinking phase was cut twice (2 + 2 tokens) and resumed: the model closed </think> itself
+    assert output.extra_fields["budget_think_forced"] is False
+    assert output.response_ids == thinking + solution
+    assert len(output.response_logprobs) == len(output.response_ids)
+    resumed = server.calls[1]
+    assert resumed["prompt_ids"] == PROMPT + thinking[:2]
+    assert resumed["sampling_params"]["max_tokens"] == 20 - 2
+
+
+def test_aborted_with_no_tokens_forever_raises(trainer_config, monkeypatch):
+    import verl_plugin.rollout as rollout
+    monkeypatch.setattr(rollout, "ABORT_BACKOFF_S", 0.0)
+    server = AbortingServerManager([words(0, 6)], aborts=100, cut=0)
+    with pytest.raises(rollout.RolloutAbortedError, match="aborted the generation"):
+        run(trainer_config, server, thinking_budget=20, solution_budget=20)
+
+
+def test_request_ids_derive_from_the_sample(trainer_config):
+    from verl_plugin.rollout import sample_request_id
+    assert sample_request_id({"uid": "u1", "session_id": 3}, 0) == "u1-s3"
+    assert sample_request_id({"uid": "u1"}, 7) == "u1-p7"
+    assert sample_request_id({}, 0) != sample_request_id({}, 0)  # no uid: unique anyway
+    server = ScriptedServerManager([words(0, 3) + [THINK_END], ids("<eos>")])
+    params = {"temperature": 0.6, "top_p": 1.0, "top_k": -1, "logprobs": True}
+
+    async def main():
+        loop = make_loop(trainer_config, server)
+        return await loop.run(params, raw_prompt=[{"role": "user", "content": "w1"}], uid="g7",
+                              session_id=2)
+    asyncio.run(main())
+    assert [c["request_id"] for c in server.calls] == ["g7-s2", "g7-s2"]  # both phases, same id
+
+
+def test_think_end_specialness_is_checked_by_decoding():
+    from verl_plugin.rollout import think_end_stripped
+    plain = make_tokenizer()
+    assert not think_end_stripped(plain, plain.convert_tokens_to_ids("</think>"))
+    special = make_tokenizer(think_special=True)
+    assert think_end_stripped(special, special.convert_tokens_to_ids("</think>"))
+    # added with special=True but outside the special-tokens map: not in all_special_ids, yet
+    # decode(skip_special_tokens=True) drops it
+    hidden = make_tokenizer()
+    from tokenizers import AddedToken
+    hidden.add_tokens([AddedToken("</think2>", special=True)])
+    token = hidden.convert_tokens_to_ids("</think2>")
+    assert token not in hidden.all_special_ids
+    assert think_end_stripped(hidden, token, "</think2>")
+
+
+@pytest.mark.parametrize("override", ["algorithm.rollout_correction.bypass_mode=true",
+                                      "algorithm.rollout_correction.rollout_is=token",
+                                      "algorithm.rollout_correction.rollout_rs=token_k1"])
+def test_forced_zero_logprob_with_rollout_correction_is_refused(override):
+    config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        config = compose(config_name="ppo_trainer", overrides=[
+            "data.max_prompt_length=64", "data.max_response_length=40",
+            "actor_rollout_ref.rollout.name=vllm", override])
+    server = ScriptedServerManager([])
+    with pytest.raises(Exception, match="forced_logprob: zero") as error:  # hydra wraps it
+        make_loop(config, server)
+    assert "mask_forced_token: true or forced_logprob" in str(error.value)
+    make_loop(config, server, mask_forced_token=True)  # fine: the forced token is not trained on
+    make_loop(config, server, forced_logprob="compute")

@@ -43,7 +43,9 @@ CPU_ENV = {"VERL_USE_EXTERNAL_MODULES": "verl_plugin.cpu.backend", "VERL_PLATFOR
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled",
            # Ray turns _node_ip_address=127.0.0.1 into the machine's outward address (and its
            # gRPC servers listen on all interfaces) unless single-machine mode is asked for.
-           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           # gloo's connections on the loopback interface
+           "GLOO_SOCKET_IFNAME": "lo"}
 
 
 class SmokeError(RuntimeError):

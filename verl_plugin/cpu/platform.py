@@ -11,7 +11,8 @@ falls back to nvidia. verl's extension points used here:
 Three things in verl cannot be reached through an extension point and are patched here:
 - `verl.utils.distributed.initialize_global_process_group_ray` builds the backend string
   `"cpu:gloo,<device>:<backend>"`, which is `"cpu:gloo,cpu:gloo"` on CPU, and torch rejects a
-  duplicate device type: the default backend becomes plain `"gloo"`;
+  duplicate device type: the default backend becomes plain `"gloo"`, and the rendezvous a file
+  store (`DIST_INIT_METHOD=file://...`: torch's TCPStore would listen on every interface);
 - the FSDP engine builds `CPUOffloadPolicy(pin_memory=True)` for the reference model, and pinned
   memory needs an accelerator: pinning is turned off;
 - `torch.cpu` lacks the memory and RNG functions verl calls through the platform's device module
@@ -22,6 +23,7 @@ Three things in verl cannot be reached through an extension point and are patche
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from contextlib import contextmanager
 
@@ -138,6 +140,19 @@ def _shim_torch_cpu() -> None:
             setattr(torch.cpu, name, function)
 
 
+def _store_path() -> str:
+    import tempfile
+
+    try:
+        import ray
+
+        job = ray.get_runtime_context().get_job_id()
+    except Exception:  # noqa: BLE001 - outside Ray: the port alone tells groups apart
+        job = "local"
+    port = os.environ.get("MASTER_PORT", "0")
+    return os.path.join(tempfile.gettempdir(), f"verl-cpu-store-{job}-{port}")
+
+
 def _patch_process_group() -> None:
     import verl.utils.distributed as distributed
 
@@ -147,6 +162,10 @@ def _patch_process_group() -> None:
 
     @functools.wraps(original)
     def initialize_gloo(timeout_second=None, backend=None):
+        if not os.environ.get("DIST_INIT_METHOD"):
+            # torch's TCPStore rendezvous listens on every interface; a file store on this
+            # machine (one per Ray job and master port, shared by the group's ranks) needs none.
+            os.environ["DIST_INIT_METHOD"] = f"file://{_store_path()}"
         return original(timeout_second, backend or "gloo")
 
     initialize_gloo._cpu_gloo = True

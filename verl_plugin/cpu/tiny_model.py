@@ -137,7 +137,7 @@ def build_tiny_model(out_dir: str | Path, pairs: Pairs, *, steps: int = 300, see
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
     model.eval()
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
