@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import threading
@@ -97,3 +98,35 @@ def execute_request(source: str, language: str = "python", stdin: bytes = b"", *
     return pb.ExecuteRequest(language=language, source=source, stdin=stdin,
                              limits=pb.Limits(time_limit_s=time_limit, memory_limit_mb=memory_mb,
                                               **limits))
+
+
+@contextlib.contextmanager
+def mute_listener():
+    """A TCP listener on 127.0.0.1 that accepts connections and never says a word (a hung
+    server); yields (address, accepted connections)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.1)
+    accepted: list = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", accepted
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()

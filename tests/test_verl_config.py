@@ -35,6 +35,7 @@ MINIMAL_ENTRIES = [
     "actor_rollout_ref.rollout.name=vllm",
     "actor_rollout_ref.rollout.agent.agent_loop_config_path=verl_plugin/config/agent_loops.yaml",
     "actor_rollout_ref.rollout.agent.default_agent_loop=budgeted_rollout",
+    "+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_plugin.fail_fast.FailFastAgentLoopManager",
     "data.max_response_length=2049",
     "reward.custom_reward_function.path=pkg://verl_plugin.reward",
     "reward.custom_reward_function.name=compute_score",
@@ -74,6 +75,9 @@ def test_minimal_entries_on_verl_defaults(monkeypatch, server):
     entries = [e for e in MINIMAL_ENTRIES if ".addresses=" not in e]
     config = compose_verl(entries + [f"+reward.custom_reward_function.reward_kwargs.addresses='{server.address}'"])
     check_agent_loop(config, monkeypatch)
+    from verl.utils.import_utils import load_class_from_fqn
+    manager = load_class_from_fqn(config.actor_rollout_ref.rollout.agent.agent_loop_manager_class)
+    assert callable(manager.create)  # what both trainers call
     config = migrate_legacy_reward_impl(config)  # what verl's reward loop does first
     fn = get_custom_reward_fn(config)  # verl's own loader
     assert fn is not None and inspect.iscoroutinefunction(fn)

@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import mute_listener
 
 pytest.importorskip("verl")
 pytest.importorskip("transfer_queue")
@@ -179,7 +179,7 @@ def test_sandbox_stopped_mid_run_stops_the_run(tmp_path, model_cache, trainer):
             time.sleep(0.1)
         run = start_smoke(tmp_path / "run", model_cache, "--trainer", trainer, "--steps", "3",
                           "--sandbox", f"unix:{socket_path}",
-                          "+reward.custom_reward_function.reward_kwargs.retries=1")
+                          "++reward.custom_reward_function.reward_kwargs.retries=1")
         rewards = tmp_path / "run" / "rewards.jsonl"
         deadline = time.monotonic() + RUN_TIMEOUT
         while time.monotonic() < deadline and run.process.poll() is None:
@@ -203,34 +203,12 @@ def test_sandbox_stopped_mid_run_stops_the_run(tmp_path, model_cache, trainer):
 
 
 def test_mute_sandbox_fails_within_the_deadline(tmp_path, model_cache):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    accepted = []
-    stop = threading.Event()
-
-    def accept_and_say_nothing():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept_and_say_nothing, daemon=True)
-    thread.start()
-    try:
+    with mute_listener() as (address, accepted):
         run = start_smoke(tmp_path, model_cache, "--trainer", "legacy", "--steps", "1",
-                          "--sandbox", f"127.0.0.1:{listener.getsockname()[1]}",
-                          "+reward.custom_reward_function.reward_kwargs.rpc_timeout_s=2",
-                          "+reward.custom_reward_function.reward_kwargs.retries=1").wait()
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        listener.close()
+                          "--sandbox", address,
+                          "++reward.custom_reward_function.reward_kwargs.rpc_timeout_s=2",
+                          "++reward.custom_reward_function.reward_kwargs.retries=1").wait()
     assert run.process.returncode != 0
-    assert accepted, "the reward never connected"
+    assert accepted, f"the reward never connected: {run.stderr[-2000:]}"
     assert "did not answer within the 2 s deadline (rpc_timeout_s)" in run.stderr, run.stderr[-2000:]
     assert "not answering" in run.stderr

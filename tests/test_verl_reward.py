@@ -188,42 +188,21 @@ def test_bad_ground_truth(server):
 def test_mute_sandbox_fails_with_the_deadline_named():
     """A server that accepts connections and never answers: every RPC has a deadline (Info /
     PutTestSet rpc_timeout_s), retried, then SandboxRewardError naming it (nothing hangs)."""
-    import socket
-    import threading
     import time
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held, stop = [], threading.Event()
+    from conftest import mute_listener
 
-    def accept():
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    address = f"127.0.0.1:{listener.getsockname()[1]}"
-
-    async def main():
+    async def main(address):
         try:
             return await compute_score("livecodebench", response("print(1)"), ground_truth_of(STDIN),
                                        addresses=address, retries=1, backoff_s=0.01, rpc_timeout_s=0.5)
         finally:
             await close_pools()
     started = time.monotonic()
-    try:
+    with mute_listener() as (address, accepted):
         with pytest.raises(SandboxRewardError) as error:
-            asyncio.run(main())
-    finally:
-        stop.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        listener.close()
+            asyncio.run(main(address))
+    assert accepted
     assert time.monotonic() - started < 10
     message = str(error.value)
     assert "not answering after 2 attempts" in message

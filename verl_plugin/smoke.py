@@ -117,8 +117,8 @@ def cpu_overrides(*, model: Path, train: Path, agent_loops: Path, sandbox: str, 
         # reward: the local sandbox
         "reward.num_workers=1",
         f"reward.custom_reward_function.reward_kwargs.addresses='{sandbox}'",
-        f"+reward.custom_reward_function.reward_kwargs.results_log={out / 'rewards.jsonl'}",
-        "+reward.custom_reward_function.reward_kwargs.rpc_timeout_s=20",
+        f"++reward.custom_reward_function.reward_kwargs.results_log={out / 'rewards.jsonl'}",
+        "++reward.custom_reward_function.reward_kwargs.rpc_timeout_s=20",
     ]
     return overrides
 
@@ -184,6 +184,30 @@ def initial_weights(model: Path) -> dict:
     return load_file(str(model / "model.safetensors"))
 
 
+_STEP = re.compile(r"(?:^|\s)step:(\d+) - ")
+
+
+def wait_reporting_steps(process: subprocess.Popen, log_path: Path, steps: int, timeout: float) -> int:
+    """Waits for the trainer, printing one plain line per finished step (from verl's console log)."""
+    deadline = time.monotonic() + timeout
+    reported = 0
+    while True:
+        try:
+            return process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            text = log_path.read_text(errors="replace") if log_path.exists() else ""
+            done = max((int(m.group(1)) for m in _STEP.finditer(text)), default=0)
+            if done > reported:
+                reported = done
+                log(f"step {done}/{steps} done")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise SmokeError(f"the trainer did not finish within {timeout:g} s (log: {log_path})")
+
+
 # ------------------------------------------------------------------ reading the run
 
 
@@ -212,7 +236,7 @@ def explain_failure(log_text: str) -> str:
     """The lines of a failed trainer log that say what went wrong."""
     lines = [line for line in log_text.splitlines() if line.strip() and "Warning" not in line
              and "warnings.warn" not in line and "HYDRA_FULL_ERROR" not in line]
-    for marker in ("SandboxRewardError", "RolloutAbortedError", "Error:", "Error", "Exception"):
+    for marker in ("SandboxRewardError", "RolloutAbortedError", "Could not", "Error:", "Error", "Exception"):
         hits = [line.strip() for line in lines if marker in line]
         if hits:
             return hits[-1][:2000]
@@ -285,12 +309,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         with open(log_path, "w") as log_file:
             process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log_file,
                                        stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                code = process.wait(timeout=args.timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise SmokeError(f"the trainer did not finish within {args.timeout:g} s (log: {log_path})")
+            code = wait_reporting_steps(process, log_path, args.steps, args.timeout)
         text = log_path.read_text(errors="replace")
         if code != 0:
             raise SmokeError(f"the trainer failed (exit {code}): {explain_failure(text)}")
