@@ -142,11 +142,8 @@ for path in ('/etc/shadow', '/etc/passwd', '/root', '/proc/1/environ', '/proc/1/
         print(path, "READABLE")
     except Exception as exc:
         print(path, type(exc).__name__)
-try:
-    socket.create_connection(("1.1.1.1", 53), timeout=1)
-    print("network OPEN")
-except OSError as exc:
-    print("network", type(exc).__name__)
+# no route off the jail's loopback (read from inside: nothing is sent)
+print("network", "OPEN" if open("/proc/net/route").read().splitlines()[1:] else "no-routes")
 import resource
 for name in ("RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_CORE"):
     print(name, resource.getrlimit(getattr(resource, name)))
