@@ -344,7 +344,8 @@ def test_polygon_package_with_python_checker(packages, judge):
     # The largest divisor differs from the answer file: only the checker accepts it.
     assert grade(judge, problem, main_code).verdict == pb.AC
     assert grade(judge, problem, solutions["wrong-answer"][0]["code"]).verdict == pb.WA
-    assert grade(judge, problem, "n = int(input())\nprint(2, 2)\n").verdict in (pb.PE, pb.WA)
+    # two tokens: the checker exits 2 (testlib presentation error)
+    assert grade(judge, problem, "n = int(input())\nprint(2, 2)\n").verdict == pb.PE
 
 
 def test_polygon_package_with_python_interactor(packages, judge):
@@ -378,3 +379,12 @@ def test_load_benchmark_detects_formats(tmp_path):
         load_benchmark("codeforces", odd)
     with pytest.raises(ProblemError, match="not a LiveCodeBench row"):
         load_benchmark("livecodebench", odd)
+
+
+def test_extract_code_takes_the_last_block_and_its_language():
+    from sandbox.benchmarks.extract import extract_code
+    text = ("```python\nprint('draft')\n```\nbetter:\n```cpp\nint main(){}\n```\n"
+            "and finally\n```python\nprint('final')\n```\n")
+    assert extract_code(text) == ("print('final')\n", "python")
+    assert extract_code("```cpp\nint main(){}\n```\n```\nx = 1\n```") == ("x = 1\n", "python")
+    assert extract_code("no code") is None

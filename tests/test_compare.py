@@ -36,6 +36,10 @@ def lcb(output, expected) -> bool:
     ("Yes", "Yes"),
     ("", ""),
     ("   \n\n", ""),
+    # non-numeric lines: only the per-line strip makes these equal (no Decimal fallback)
+    ("Yes \r\nNo\t\n", "Yes\nNo"),
+    ("abc  ", "abc"),
+    ("  hello world\t\n", "hello world"),
 ])
 def test_lcb_accepts_equal_lines(output, expected):
     assert lcb(output, expected)

@@ -86,6 +86,7 @@ EXPECTED_VERDICT = {
     "stdin_buffer": pb.AC, "functional": pb.AC, "functional_top_level": pb.AC,
     "main_block": pb.AC, "exit0_midway_flushes": pb.AC, "exit_none_midway": pb.AC,
     "thread_prints_after_main": pb.AC, "recursion": pb.AC, "stderr_only": pb.AC,
+    "syntax_error": pb.CE,
 }
 
 

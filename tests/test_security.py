@@ -1248,6 +1248,66 @@ int main() {
     assert_healthy(client)
 
 
+# The documented deny list (workers/seccomp_filter.py), pinned here as well: a call dropped from
+# the filter's list must fail this test, not vanish from it.
+DOCUMENTED_DENIED = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "mount", "umount2", "pivot_root",
+    "chroot", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    "unshare", "setns", "bpf", "perf_event_open", "userfaultfd", "fanotify_init", "keyctl",
+    "add_key", "request_key", "io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load",
+    "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot", "swapon",
+    "swapoff", "acct", "syslog", "quotactl", "settimeofday", "clock_settime", "clock_adjtime",
+    "adjtimex", "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "personality",
+    "vhangup", "iopl", "ioperm",
+)
+
+
+def _denied_syscall_numbers() -> dict[str, int]:
+    import pyseccomp
+
+    from workers.seccomp_filter import DENIED_SYSCALLS
+    numbers = {}
+    for name in dict.fromkeys(DOCUMENTED_DENIED + tuple(DENIED_SYSCALLS)):
+        number = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
+        if number >= 0:  # negative: not a syscall on this architecture
+            numbers[name] = number
+    return numbers
+
+
+DENIED_NUMBERS = _denied_syscall_numbers()
+
+
+@pytest.fixture(scope="module")
+def denied_syscall_errnos(client):
+    """Every call of the filter's own deny list, by number, from inside one jail, with all
+    arguments -1 (invalid fds, pointers and flags: without the filter the kernel answers EBADF,
+    EFAULT, EINVAL, ... or runs a harmless query, so EPERM is the filter's doing)."""
+    source = f"""
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+for name, number in {sorted(DENIED_NUMBERS.items())!r}:
+    ctypes.set_errno(0)
+    rc = libc.syscall(ctypes.c_long(number), *([ctypes.c_long(-1)] * 6))
+    err = ctypes.get_errno()
+    print("CALL", name, rc, errno.errorcode.get(err, err) if rc == -1 else "none")
+print("DONE")
+"""
+    response = run(client, source)
+    assert response.verdict == pb.AC, describe(response)
+    results = {}
+    for line in response.stdout.decode().splitlines():
+        if line.startswith("CALL "):
+            _, name, rc, err = line.split()
+            results[name] = (int(rc), err)
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(DENIED_NUMBERS))
+def test_every_denied_syscall_fails_with_eperm(denied_syscall_errnos, name):
+    assert denied_syscall_errnos.get(name) == (-1, "EPERM"), denied_syscall_errnos.get(name)
+
+
 @needs_x86_64
 def test_dangerous_syscalls_fail_with_eperm(client):
     source = PY_LIBC + """

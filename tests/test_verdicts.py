@@ -109,6 +109,26 @@ def test_wall_limit_catches_a_sleeping_program(judge):
     assert "wall" in response.message
 
 
+@pytest.mark.parametrize("time_limit, wall", [(1.0, 3.0), (2.5, 6.0), (0.2, 1.4), (6.0, 13.0)])
+def test_derived_wall_cap_is_twice_the_limit_plus_one_second(time_limit, wall):
+    from workers.limits import RunLimits
+    limits = RunLimits(time_limit_s=time_limit)
+    assert limits.wall_s == pytest.approx(wall)
+    assert limits.to_agent()["wall_s"] == pytest.approx(wall)
+    assert RunLimits(time_limit_s=time_limit, wall_limit_s=7.5).wall_s == 7.5  # explicit wins
+
+
+def test_derived_wall_cap_holds_a_sleeper_to_three_seconds_at_one(judge):
+    """No wall limit in the request: 2 × 1 s + 1 s. A 4 s sleeper is stopped near 3 s, a 1.5 s
+    one is not (a looser cap, e.g. 20×, would pass the first)."""
+    stopped = grade(judge, "import time\ntime.sleep(4)\nprint('ok')", [("", "ok")], time_limit=1)
+    assert_verdict(stopped, pb.TLE)
+    assert "wall" in stopped.message
+    assert 2.9 <= stopped.tests[0].usage.wall_time_s < 3.8, stopped.tests[0].usage.wall_time_s
+    assert_verdict(grade(judge, "import time\ntime.sleep(1.5)\nprint('ok')", [("", "ok")], time_limit=1),
+                   pb.AC)
+
+
 def test_wall_limit_catches_a_program_blocked_on_a_pipe(judge):
     source = "import os\nr, w = os.pipe()\nos.read(r, 1)\n"  # blocks forever, no CPU
     assert_verdict(grade(judge, source, [("", "")], time_limit=1, wall_limit_s=1.5), pb.TLE)
@@ -203,10 +223,12 @@ def test_runtime_error_reading_past_eof(judge):
     assert b"EOFError" in response.first_failure.stderr
 
 
-def test_python_syntax_error_fails(judge):
+def test_python_syntax_error_is_a_compile_error(judge):
+    # As lcb_runner and the README: a Python syntax error is CE, never RE.
     response = grade(judge, "def f(:\n    pass\n", [("", "")])
-    assert response.verdict in (pb.RE, pb.CE), V(response.verdict)
-    assert b"SyntaxError" in response.first_failure.stderr or "SyntaxError" in response.compile_log
+    assert_verdict(response, pb.CE)
+    assert "SyntaxError" in response.compile_log
+    assert response.passed == 0
 
 
 # ---------------------------------------------------------------- CE

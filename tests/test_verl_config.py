@@ -80,7 +80,8 @@ def test_minimal_entries_on_verl_defaults(monkeypatch, server):
     assert callable(manager.create)  # what both trainers call
     config = migrate_legacy_reward_impl(config)  # what verl's reward loop does first
     fn = get_custom_reward_fn(config)  # verl's own loader
-    assert fn is not None and inspect.iscoroutinefunction(fn)
+    from verl_plugin.reward import compute_score
+    assert fn.args[0] is compute_score and inspect.iscoroutinefunction(fn)
     manager = NaiveRewardManager(config, tokenizer=None, compute_score=fn)
     assert manager.is_async_reward_score  # awaited directly, not run in a thread
 
@@ -211,12 +212,18 @@ def test_launch_script_passes_an_absolute_agent_loop_path(tmp_path):
 
 
 def test_smoke_config(monkeypatch):
+    monkeypatch.delenv("SANDBOX_ADDRESSES", raising=False)
     config = compose_plugin("e1_smoke_1gpu")
     assert config.trainer.n_gpus_per_node == 1 and config.actor_rollout_ref.rollout.tensor_model_parallel_size == 1
     entry = check_agent_loop(config, monkeypatch)
     assert entry.name == "budgeted_rollout_smoke"
     validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
-    assert get_custom_reward_fn(migrate_legacy_reward_impl(config)) is not None
+    fn = get_custom_reward_fn(migrate_legacy_reward_impl(config))
+    # verl's loader wraps our coroutine with the config's reward_kwargs
+    from verl_plugin.reward import compute_score
+    assert fn.args[0] is compute_score and inspect.iscoroutinefunction(fn)
+    assert fn.args[1]["require_think_end"] is False and fn.args[1]["max_concurrency"] == 64
+    assert fn.args[1]["addresses"] == "127.0.0.1:50051"
 
 
 def test_launch_script_parses():

@@ -218,3 +218,13 @@ def test_results_log_has_one_line_per_graded_sample(server, tmp_path):
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["index"], r["verdict"], r["score"]) for r in rows] == [(5, "AC", 1.0), (6, "NO_CODE", 0.0)]
     assert rows[0]["budget_think_forced"] == 1.0 and rows[0]["problem_id"] == "p"
+
+
+def test_the_last_fenced_block_is_graded_not_a_draft(server):
+    right = STDIN["solutions"]["correct"][0]["code"]
+    draft_then_final = ("<think>\nhmm\n</think>\nA first try:\n```python\nprint('draft')\n```\n"
+                        f"Fixed:\n```python\n{right}\n```\n")
+    assert score(server, draft_then_final, ground_truth_of(STDIN))["verdict"] == "AC"
+    final_then_wrong = (f"<think>\nhmm\n</think>\n```python\n{right}\n```\nOr:\n"
+                        "```python\nprint('draft')\n```\n")
+    assert score(server, final_then_wrong, ground_truth_of(STDIN))["verdict"] == "WA"
