@@ -380,11 +380,3 @@ def test_load_benchmark_detects_formats(tmp_path):
     with pytest.raises(ProblemError, match="not a LiveCodeBench row"):
         load_benchmark("livecodebench", odd)
 
-
-def test_extract_code_takes_the_last_block_and_its_language():
-    from sandbox.benchmarks.extract import extract_code
-    text = ("```python\nprint('draft')\n```\nbetter:\n```cpp\nint main(){}\n```\n"
-            "and finally\n```python\nprint('final')\n```\n")
-    assert extract_code(text) == ("print('final')\n", "python")
-    assert extract_code("```cpp\nint main(){}\n```\n```\nx = 1\n```") == ("x = 1\n", "python")
-    assert extract_code("no code") is None

@@ -14,6 +14,22 @@ from workers import compare
 from workers.agent import encode_result
 
 
+@pytest.fixture(autouse=True)
+def strict_comparisons(monkeypatch):
+    """Every comparison answers a real bool, and a rejection says why (a None or an empty message
+    would still read as "not accepted" in a plain `assert not`)."""
+    for name in [n for n in dir(compare) if n.startswith("compare_")]:
+        original = getattr(compare, name)
+
+        def checked(*args, _original=original, **kwargs):
+            result = _original(*args, **kwargs)
+            assert isinstance(result.accepted, bool), result
+            assert isinstance(result.message, str)
+            assert result.accepted or result.message, result
+            return result
+        monkeypatch.setattr(compare, name, checked)
+
+
 def lcb(output, expected) -> bool:
     if isinstance(output, str):
         output = output.encode()
@@ -166,6 +182,14 @@ def test_float_relative_epsilon():
     assert not fl("1e-7", "0", 0, 1e-6)               # relative to 0 is 0
 
 
+def test_float_epsilons_are_inclusive():
+    # binary-exact values: a difference equal to the epsilon is accepted
+    assert fl("0.5", "0.25", 0.25, 0)
+    assert not fl("0.5", "0.25", 0.125, 0)
+    assert fl("1.5", "1", 0, 0.5)
+    assert not fl("1.5", "1", 0, 0.25)
+
+
 def test_float_exact_zero_epsilon():
     assert fl("0.5", "0.5", 0, 0)
     assert fl("0.50", "0.5", 0, 0)
@@ -294,11 +318,18 @@ def test_functional_non_comparable_type_is_reported():
     assert "object" in outcome.message
 
 
-@pytest.mark.parametrize("raw", [None, b"", b"not json", b"[1]", b"{}", b'{"x": 1}'])
-def test_functional_missing_or_malformed_payload(raw):
+@pytest.mark.parametrize("raw, message", [
+    (None, "the function returned no result"), (b"", "the function returned no result"),
+    (b"not json", "the result channel held malformed data"),
+    (b"[1]", "the result channel held malformed data"),
+    (b"{}", "the result channel held malformed data"),
+    (b'{"x": 1}', "the result channel held malformed data"),
+    (b'{"ok": {"__float__": "not a float"}}', "the result channel held malformed data"),
+])
+def test_functional_missing_or_malformed_payload(raw, message):
     outcome = compare.compare_functional(raw, b"1")
-    assert not outcome.accepted
-    assert outcome.message
+    assert outcome.accepted is False
+    assert outcome.message == message
 
 
 def test_functional_failure_message_shows_values():
@@ -306,4 +337,8 @@ def test_functional_failure_message_shows_values():
     assert not outcome.accepted
     assert "[1, 2]" in outcome.message and "[1, 3]" in outcome.message
     long = compare.compare_functional(payload(list(range(1000))), b"[]").message
-    assert len(long) < 600
+    shown = repr(list(range(1000)))[:200] + "…"
+    assert long == f"returned {shown}, expected []"  # values cut at 200 characters
+    exact = "x" * 198  # repr is exactly 200 characters: shown whole
+    assert len(repr(exact)) == 200
+    assert compare.compare_functional(payload(exact), b"[]").message == f"returned {exact!r}, expected []"

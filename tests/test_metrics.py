@@ -25,10 +25,16 @@ def test_pass_at_k_hand_computed(n, c, k, expected):
     assert pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.parametrize("n, c, k", [(3, 1, 4), (3, 4, 1), (3, 1, 0), (-1, 0, 1)])
-def test_pass_at_k_rejects_impossible_arguments(n, c, k):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("n, c, k, message", [
+    (3, 1, 4, "need 1 <= k <= n, got k=4, n=3"), (3, 4, 1, "need 0 <= c <= n, got n=3, c=4"),
+    (3, 1, 0, "need 1 <= k <= n, got k=0, n=3"), (-1, 0, 1, "need 0 <= c <= n, got n=-1, c=0"),
+    (3, -1, 1, "need 0 <= c <= n, got n=3, c=-1"),
+    (0, 0, 1, "need 1 <= k <= n, got k=1, n=0"),  # no samples: c is fine, k is not
+])
+def test_pass_at_k_rejects_impossible_arguments(n, c, k, message):
+    with pytest.raises(ValueError) as error:
         pass_at_k(n, c, k)
+    assert str(error.value) == message
 
 
 def test_mean_skips_problems_with_fewer_samples_than_k():
@@ -62,6 +68,8 @@ def test_month_and_counts():
     assert month_of("2024-08-17") == "2024-08"
     assert month_of("2024-08-17T10:00:00") == "2024-08"
     assert month_of("") == "unknown"
+    assert month_of("2024-08") == "2024-08"  # exactly a month
+    assert month_of("2024") == "unknown"
     counts = counts_by_problem([("x", True), ("x", False), ("y", False), ("x", True)])
     assert counts == {"x": Counts(3, 2), "y": Counts(1, 0)}
 

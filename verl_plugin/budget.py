@@ -184,7 +184,6 @@ def plan_solution(phase1: Generation, config: BudgetConfig, special: SpecialToke
     room = (int(response_length) if response_length else math.inf) - len(tokens) - (1 if forced else 0)
     if forced and room < 0:  # no room left even for the forced token: the response ends here
         forced = False
-        room = 0
     solution = 0
     if closed or forced:
         solution = int(max(0, min(int(config.solution_budget), room)))
