@@ -255,8 +255,13 @@ try:  # the gateway's port on the host's loopback
     socket.create_connection(("127.0.0.1", {fleet.port}), timeout=2); results.append("NET-OPEN")
 except OSError:
     results.append("net-blocked")
-# no route off the jail's loopback, read from inside (nothing is sent anywhere)
-results.append("NET-ROUTE" if open("/proc/net/route").read().splitlines()[1:] else "net-blocked")
+# no route and no interface off the jail's loopback, read from inside (nothing is sent anywhere)
+try:
+    routes = open("/proc/net/route").read().splitlines()[1:]
+except FileNotFoundError:  # no IPv4 routing table at all in this namespace
+    routes = []
+others = [name for _, name in socket.if_nameindex() if name != "lo"]
+results.append("NET-ROUTE" if routes or others else "net-blocked")
 for path in ("/run/sandbox", "/var/run/docker.sock", "/run/docker.sock", "/opt/venv",
              "/home/sandbox", "/opt/code-sandbox"):
     results.append(("LEAK:" + path) if os.path.exists(path) else "hidden")

@@ -140,7 +140,10 @@ def ipv4(name):
 names = sorted(name for _, name in socket.if_nameindex())
 print("IFACES", ",".join(names))
 print("IPV4", ",".join(f"{n}={ipv4(n)}" for n in names))
-routes = open("/proc/net/route").read().splitlines()[1:]
+try:
+    routes = open("/proc/net/route").read().splitlines()[1:]
+except FileNotFoundError:  # no IPv4 routing table at all (seen in jails inside containers)
+    routes = []
 print("ROUTES4", len(routes))
 try:
     v6 = [l.split() for l in open("/proc/net/if_inet6").read().splitlines()]
