@@ -190,22 +190,24 @@ _STEP = re.compile(r"(?:^|\s)step:(\d+) - ")
 def wait_reporting_steps(process: subprocess.Popen, log_path: Path, steps: int, timeout: float) -> int:
     """Waits for the trainer, printing one plain line per finished step (from verl's console log)."""
     deadline = time.monotonic() + timeout
-    reported = 0
-    while True:
-        try:
-            return process.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            text = log_path.read_text(errors="replace") if log_path.exists() else ""
-            done = max((int(m.group(1)) for m in _STEP.finditer(text)), default=0)
-            if done > reported:
-                reported = done
-                log(f"step {done}/{steps} done")
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise SmokeError(f"the trainer did not finish within {timeout:g} s (log: {log_path})")
+    reported, pending = 0, ""
+    with open(log_path, errors="replace") as reader:  # reads only what is new each second
+        while True:
+            try:
+                return process.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
+            finally:
+                pending += reader.read()
+                complete, _, pending = pending.rpartition("\n")
+                done = max((int(m.group(1)) for m in _STEP.finditer(complete)), default=0)
+                if done > reported:
+                    reported = done
+                    log(f"step {done}/{steps} done")
+            if time.monotonic() > deadline:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                raise SmokeError(f"the trainer did not finish within {timeout:g} s (log: {log_path})")
 
 
 # ------------------------------------------------------------------ reading the run

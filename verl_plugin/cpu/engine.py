@@ -93,8 +93,10 @@ def _filtered_logprobs(logits: torch.Tensor, options: SamplingOptions) -> torch.
 
 def _penalize(logits: torch.Tensor, seen: Iterable[int], penalty: float) -> torch.Tensor:
     """vLLM / HF repetition penalty: divide positive logits of seen tokens, multiply negative ones."""
+    if penalty == 1.0:
+        return logits
     ids = torch.tensor(sorted(set(seen)), dtype=torch.long)
-    if penalty == 1.0 or ids.numel() == 0:
+    if ids.numel() == 0:
         return logits
     values = logits[ids]
     logits = logits.clone()
