@@ -230,7 +230,9 @@ def cmd_info(args) -> int:
             print(f"          compile: {language.compile_command}")
     d = info.default_limits
     print(f"default limits: {d.time_limit_s:g} s CPU, {d.memory_limit_mb} MiB, "
-          f"{d.output_limit_bytes >> 20} MiB output, {d.max_processes} processes")
+          f"{d.output_limit_bytes >> 20} MiB output, {d.max_processes} process(es), threads allowed")
+    if info.isolation:
+        print(f"per-submission budgets: {info.isolation}")
     return 0
 
 

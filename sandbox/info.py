@@ -9,7 +9,8 @@ from workers.limits import DEFAULT_LIMITS, MAX_LIMITS, limits_to_proto
 
 def build_info(judge: Judge, capacity: int, max_queue: int) -> pb.InfoResponse:
     info = pb.InfoResponse(capacity=capacity, max_queue=max_queue,
-                           max_source_bytes=judge.max_source_bytes, version=__version__)
+                           max_source_bytes=judge.max_source_bytes, version=__version__,
+                           isolation=judge.cgroup_support.describe())
     for language in sorted(set(judge.languages.values()), key=lambda lang: lang.name):
         info.languages.add(name=language.name, version=language.version,
                            compile_command=" ".join(language.compile_argv),

@@ -45,6 +45,31 @@ class ServerThread:
         self.thread.join(10)
 
 
+SE_MARKER = "# test marker: the judge answers SE"
+CRASH_MARKER = "# test marker: the judge crashes"
+
+
+class PoisonJudge(Judge):
+    """The real judge with a test-only bug that a marker in the source triggers, served by the
+    real server code (not a hook in the production server): SE_MARKER is answered SE, and on
+    CRASH_MARKER the judge raises (the worker fails the request: INTERNAL). Counts those runs."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.poisoned = 0
+        self._lock = threading.Lock()
+
+    def grade(self, request: pb.GradeRequest, tests: pb.TestSet, *args, **kwargs) -> pb.GradeResponse:
+        if SE_MARKER in request.source or CRASH_MARKER in request.source:
+            with self._lock:
+                self.poisoned += 1
+            if CRASH_MARKER in request.source:
+                raise RuntimeError("the judge crashed on a marked source")
+            return pb.GradeResponse(request_id=request.request_id, verdict=pb.SE,
+                                    total=len(tests.tests), message="sandbox error: marked source")
+        return super().grade(request, tests, *args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def socket_dir():
     with tempfile.TemporaryDirectory(prefix="sandbox-test-") as path:
@@ -81,6 +106,16 @@ def make_tests(pairs) -> pb.TestSet:
     return pb.TestSet(tests=[pb.TestCase(input=i.encode() if isinstance(i, str) else i,
                                          output=o.encode() if isinstance(o, str) else o)
                              for i, o in pairs])
+
+
+def _has_cgroups() -> bool:
+    from workers import cgroups
+    return cgroups.support().complete
+
+
+# Programs that create processes need per-jail cgroups (memory, pids, CPU) on the server.
+needs_cgroups = pytest.mark.skipif(not _has_cgroups(),
+                                   reason="this machine delegates no cgroups for jails")
 
 
 def grade_request(source: str, tests, language: str = "python", *, time_limit: float = 2.0,

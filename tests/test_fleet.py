@@ -309,3 +309,56 @@ def test_fleet_status_lists_workers_with_their_load(fleet):
         if row["service"] == "worker":
             assert row["socket"] and row["capacity"] >= 1, row
             assert row["health"] != "unreachable", row
+
+
+# ---------------------------------------------------------------- one budget per submission
+
+def _container_memory_files(container) -> tuple[Path, Path | None]:
+    """The worker container's memory cgroup on the host: (peak file, reset file or None)."""
+    full = container.id
+    v1 = Path("/sys/fs/cgroup/memory/docker") / full
+    if v1.is_dir():
+        return v1 / "memory.max_usage_in_bytes", v1 / "memory.max_usage_in_bytes"
+    for v2 in (Path(f"/sys/fs/cgroup/system.slice/docker-{full}.scope"),
+               Path("/sys/fs/cgroup/docker") / full):
+        if (v2 / "memory.peak").exists():
+            return v2 / "memory.peak", None
+    pytest.skip("cannot find the worker container's memory cgroup on this host")
+
+
+ATTACKS_IN_THE_FLEET = {
+    "memfd": ("import os\nfds = []\nfor _ in range(40):\n    fd = os.memfd_create('x')\n"
+              "    os.write(fd, bytes(63 << 20))\n    fds.append(fd)\nprint('done')"),
+    "fill /tmp": ("block = bytes(4 << 20)\nfor i in range(1000):\n"
+                  "    open('/tmp/f%d' % i, 'wb').write(block)\nprint('done')"),
+    "fill /dev/shm": ("block = bytes(4 << 20)\nfor i in range(1000):\n"
+                      "    open('/dev/shm/f%d' % i, 'wb').write(block)\nprint('done')"),
+    "forked memory": ("import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n"
+                      "        b = bytearray(200 << 20)\n        time.sleep(2)\n"
+                      "        os._exit(0)\ntime.sleep(2)\nprint('done')"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS_IN_THE_FLEET))
+def test_memory_attacks_stay_within_the_limit_inside_the_fleet(fleet, name):
+    """Worker containers have no cgroup of their own to delegate: the single-process
+    fallback holds, measured on the host from the containers' own memory cgroups."""
+    files = [_container_memory_files(c) for c in fleet.containers("worker")]
+    baseline = []
+    for peak, reset in files:
+        if reset is not None:
+            reset.write_text("0")
+        baseline.append(int(peak.read_text()))
+    response = fleet.client.execute(execute_request(ATTACKS_IN_THE_FLEET[name], memory_mb=256))
+    assert response.verdict == pb.RE, (pb.Verdict.Name(response.verdict), response.message,
+                                       response.stderr[-300:])
+    grown = max(int(peak.read_text()) - base for (peak, _), base in zip(files, baseline))
+    # 256 MiB limit + the fallback's tmpfs allowance (128 MiB) + the worker's own buffers.
+    assert grown < (256 + 128 + 128) << 20, f"a worker grew by {grown >> 20} MiB"
+
+
+def test_more_processes_are_refused_inside_the_fleet(fleet):
+    with pytest.raises(grpc.RpcError) as failure:
+        fleet.client.execute(execute_request("print(1)", max_processes=4))
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "needs per-jail cgroups" in failure.value.details()

@@ -32,9 +32,11 @@ def raw(**kwargs) -> RawRun:
 
 def test_defaults_and_agent_form():
     assert DEFAULT_LIMITS.time_limit_s == 6.0 and DEFAULT_LIMITS.memory_mb == 1024
+    assert DEFAULT_LIMITS.max_processes == 1 and DEFAULT_LIMITS.tasks == 64
     agent = LIMITS.to_agent(memory_overhead_mb=16)
+    # nproc counts tasks (processes and threads) of the jail's uid: the agent is one more.
     assert agent == {"cpu_s": 1.0, "wall_s": 3.0, "memory_bytes": 80 * MIB,
-                     "nproc": LIMITS.max_processes + 1, "fsize": 500,
+                     "nproc": LIMITS.max_processes + 63 + 1, "fsize": 500,
                      "nofile": LIMITS.max_open_files, "output_bytes": 1000}
     assert LIMITS.to_agent()["memory_bytes"] == 64 * MIB
 

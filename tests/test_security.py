@@ -24,10 +24,13 @@ import uuid
 
 import pytest
 
-from conftest import REPO, ServerThread, execute_request, grade_request
+from conftest import REPO, ServerThread, execute_request, grade_request, needs_cgroups
 from sandbox.service import SandboxCore
 from sandbox.v1 import sandbox_pb2 as pb
-from workers.jail import JAIL_UID
+from workers import cgroups
+from workers.jail import FALLBACK_TMPFS_BYTES, JAIL_UID
+from workers.judge import Judge
+from workers.limits import EXTRA_THREADS
 
 X86_64 = platform.machine() in ("x86_64", "AMD64")
 needs_x86_64 = pytest.mark.skipif(not X86_64, reason="x86-64 syscall numbers / inline asm")
@@ -608,6 +611,7 @@ print("DONE")
 # ---------------------------------------------------------------- process bombs
 
 
+@needs_cgroups
 def test_fork_bomb_python(client):
     mark = marker()
     source = f"""
@@ -626,6 +630,7 @@ while True:
     assert_healthy(client)
 
 
+@needs_cgroups
 def test_fork_loop_observes_process_limit(client):
     mark = marker()
     source = f"""
@@ -647,11 +652,13 @@ print("DONE")
     response = run(client, source, time_limit=2.0, max_processes=16)
     assert_contained(response)
     forked = int(response.stdout.split()[1])
-    assert 1 <= forked <= 16, describe(response)
+    # max_processes counts processes; EXTRA_THREADS more tasks (threads or processes) fit.
+    assert 1 <= forked <= 16 + EXTRA_THREADS, describe(response)
     assert_no_host_survivors(mark)
     assert_healthy(client)
 
 
+@needs_cgroups
 def test_fork_bomb_cpp(client):
     mark = marker()
     source = f"""
@@ -668,6 +675,7 @@ int main() {{
     assert_healthy(client)
 
 
+@needs_cgroups
 def test_fork_loop_cpp_observes_process_limit(client):
     source = """
 #include <cerrno>
@@ -686,7 +694,7 @@ int main() {
     response = run(client, source, "cpp", time_limit=2.0, max_processes=16)
     assert_contained(response)
     assert response.stdout.startswith(b"FORK_FAILED"), describe(response)
-    assert 1 <= int(response.stdout.split()[1]) <= 16, describe(response)
+    assert 1 <= int(response.stdout.split()[1]) <= 16 + EXTRA_THREADS, describe(response)
     assert_healthy(client)
 
 
@@ -707,7 +715,7 @@ os._exit(0)
     response = run(client, source, time_limit=2.0, max_processes=16)
     assert_contained(response)
     assert response.stdout.startswith(b"THREAD_FAILED"), describe(response)
-    assert 1 <= int(response.stdout.split()[1]) <= 16, describe(response)
+    assert 1 <= int(response.stdout.split()[1]) <= 16 + EXTRA_THREADS, describe(response)
     assert_healthy(client)
 
 
@@ -754,7 +762,16 @@ with open("/work/huge", "wb") as fh:
 
 
 def test_many_files_in_tmp_hit_tmpfs_cap(client, judge):
+    """Files are memory: charged to the memory limit (cgroup), else capped by the tmpfs."""
     cap_mib = judge.tmpfs_bytes >> 20
+    if cgroups.support().memory is not None:
+        response = run(client, "block = bytes(4 << 20)\nfor i in range(100000):\n"
+                               "    open('/tmp/fill%d' % i, 'wb').write(block)\n",
+                       time_limit=2.0, file_size_limit_bytes=8 << 20)
+        assert response.verdict == pb.MLE, describe(response)
+        assert_healthy(client)
+        return
+    cap_mib = min(cap_mib, FALLBACK_TMPFS_BYTES >> 20)
     source = f"""
 import errno
 block = bytes(4 << 20)
@@ -829,6 +846,7 @@ print("LEAK read returned")
 # ---------------------------------------------------------------- daemons
 
 
+@needs_cgroups
 def test_daemon_does_not_survive_its_test(client):
     mark = marker()
     source = f"""
@@ -862,7 +880,8 @@ else:
     else:
         print("CLEAN")
 """
-    request = grade_request(source, [("spawn", "SPAWNED"), ("check", "CLEAN")], time_limit=2.0)
+    request = grade_request(source, [("spawn", "SPAWNED"), ("check", "CLEAN")], time_limit=2.0,
+                            max_processes=4)
     request.stop_on_first_failure = False
     response = client.grade(request)
     assert response.verdict == pb.AC and response.passed == 2, (
@@ -878,7 +897,10 @@ else:
 def test_sigkill_pid1_is_harmless(client):
     source = """
 import os, signal, time
-os.kill(1, signal.SIGKILL)
+try:
+    os.kill(1, signal.SIGKILL)
+except PermissionError:
+    pass  # denied on the agent (the jail's PID 1) by the test's seccomp filter
 time.sleep(0.2)
 print("SURVIVED")
 """
@@ -888,6 +910,7 @@ print("SURVIVED")
     assert_healthy(client)
 
 
+@needs_cgroups
 def test_kill_all_is_harmless(client):
     source = """
 import os, signal, time
@@ -898,7 +921,7 @@ os.kill(-1, signal.SIGKILL)
 time.sleep(0.2)
 print("SURVIVED")
 """
-    response = run(client, source)
+    response = run(client, source, max_processes=2)
     assert response.verdict == pb.AC, describe(response)
     assert response.stdout == b"SURVIVED\n"
     assert_healthy(client)
@@ -909,7 +932,10 @@ print("SURVIVED")
 def test_signals_to_pid1_are_harmless(client, signame):
     source = f"""
 import os, signal, time
-os.kill(1, signal.{signame})
+try:
+    os.kill(1, signal.{signame})
+except PermissionError:
+    pass
 time.sleep(0.2)
 print("SURVIVED")
 """
@@ -939,7 +965,10 @@ def test_sigint_to_pid1_is_harmless(client, sigint_not_ignored):
     """PID 1 only receives signals it has a handler for; CPython installs one for SIGINT."""
     source = """
 import os, signal, time
-os.kill(1, signal.SIGINT)
+try:
+    os.kill(1, signal.SIGINT)
+except PermissionError:
+    pass
 time.sleep(0.3)
 print("SURVIVED")
 """
@@ -951,6 +980,7 @@ print("SURVIVED")
     assert_healthy(client)
 
 
+@needs_cgroups
 def test_ptrace_fails_with_eperm(client):
     source = PY_LIBC + """
 import time
@@ -967,7 +997,7 @@ call("PTRACE_ATTACH child", libc.ptrace, 16, child, None, None)
 os.kill(child, 9)
 print("DONE")
 """
-    assert_contained(run(client, source), blocked=4)
+    assert_contained(run(client, source, max_processes=2), blocked=4)
     assert_healthy(client)
 
 
@@ -1332,3 +1362,330 @@ print("DONE")
 """
     assert_contained(run(client, source), blocked=16)
     assert_healthy(client)
+
+
+# ---------------------------------------------------------------- one budget per submission
+# CPU time and memory are judged over everything a test creates. The host's view is measured
+# from outside the jail: the proportional resident memory of every process running as the
+# jail's uid plus the growth of the host's shared memory (memfds, tmpfs, SysV shm), sampled;
+# and CPU time from this process's reaped descendants (every jail is one).
+
+FALLBACK = cgroups.CgroupSupport()  # no per-jail cgroups: the single-process fallback
+HOST_ALLOWANCE_MIB = 96  # the agent, bwrap and the interpreter's own pages, sampling slack
+
+
+def _meminfo_kib(field: str) -> int:
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _jail_pss_kib() -> int:
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                uid = next(line for line in fh if line.startswith("Uid:")).split()[1]
+            if int(uid) != JAIL_UID:
+                continue
+            with open(f"/proc/{entry}/smaps_rollup") as fh:
+                total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+class HostMemory:
+    """The peak host memory jails use while the block runs, in MiB, sampled every 10 ms."""
+
+    def __enter__(self) -> "HostMemory":
+        self.peak_mib = 0.0
+        self._shmem_base = _meminfo_kib("Shmem")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            used = _jail_pss_kib() + max(0, _meminfo_kib("Shmem") - self._shmem_base)
+            self.peak_mib = max(self.peak_mib, used / 1024)
+            self._stop.wait(0.01)
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def host_cpu_seconds() -> float:
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.fixture(scope="module")
+def fallback_judge() -> Judge:
+    return Judge(cgroup_support=FALLBACK)
+
+
+@pytest.fixture(params=["cgroups", "fallback"])
+def any_judge(request, judge, fallback_judge) -> Judge:
+    """The host's judge (cgroups where delegated) and the fallback judge, each in turn."""
+    if request.param == "cgroups" and not judge.cgroup_support.complete:
+        pytest.skip("this machine delegates no cgroups for jails")
+    return judge if request.param == "cgroups" else fallback_judge
+
+
+def execute(judge: Judge, source: str, language: str = "python", **limits) -> pb.ExecuteResponse:
+    limits.setdefault("time_limit", 1.0)
+    return judge.execute(execute_request(source, language, **limits))
+
+
+PROCESS_CREATION = {
+    "os.fork": "import os\nos.fork()\nprint('forked')",
+    "subprocess of a shell": "import subprocess\nsubprocess.run(['/bin/sh', '-c', 'echo hi'])",
+    "multiprocessing": ("import multiprocessing\np = multiprocessing.Process(target=print)\n"
+                        "p.start()\np.join()"),
+    "os.posix_spawn": "import os\nos.posix_spawn('/bin/true', ['true'], {})",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROCESS_CREATION))
+def test_a_test_cannot_create_processes_by_default(any_judge, name):
+    """As under LiveCodeBench's harness: creating a process fails (RE), threads work."""
+    response = execute(any_judge, PROCESS_CREATION[name])
+    assert response.verdict == pb.RE, describe(response)
+    assert b"PermissionError" in response.stderr or b"Operation not permitted" in response.stderr, \
+        describe(response)
+
+
+def test_cpp_fork_and_clone_fail_by_default(any_judge):
+    source = r"""
+#include <cstdio>
+#include <csignal>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main() {
+    pid_t forked = fork();
+    long cloned = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (forked == 0 || cloned == 0) _exit(0);
+    std::printf("%d %ld\nDONE\n", (int)forked, cloned);
+}
+"""
+    response = execute(any_judge, source, "cpp")
+    assert response.verdict == pb.AC and response.stdout == b"-1 -1\nDONE\n", describe(response)
+
+
+def test_threads_still_run_without_processes(any_judge):
+    source = ("import threading\nout = []\nts = [threading.Thread(target=out.append, args=(i,))"
+              " for i in range(32)]\nfor t in ts: t.start()\nfor t in ts: t.join()\n"
+              "print(len(out))")
+    response = execute(any_judge, source)
+    assert response.verdict == pb.AC and response.stdout == b"32\n", describe(response)
+
+
+def test_more_processes_are_refused_without_cgroups(fallback_judge):
+    from workers.judge import InvalidRequest
+    with pytest.raises(InvalidRequest, match="max_processes=4 needs per-jail cgroups"):
+        execute(fallback_judge, "print(1)", max_processes=4)
+
+
+CPU_BY_CHILDREN_NOT_WAITED_FOR = """
+import os, time
+for _ in range(2):
+    if os.fork() == 0:
+        start = time.process_time()
+        while time.process_time() - start < 0.7:
+            pass
+        os._exit(0)
+time.sleep(2.0)
+print("done")
+"""
+
+
+@needs_cgroups
+def test_cpu_of_children_not_waited_for_counts(judge):
+    before = host_cpu_seconds()
+    response = execute(judge, CPU_BY_CHILDREN_NOT_WAITED_FOR, max_processes=4)
+    host = host_cpu_seconds() - before
+    assert response.verdict == pb.TLE, describe(response)
+    assert response.usage.cpu_time_s > 1.0, describe(response)
+    assert host < 1.0 + 0.6, f"the jail used {host:.2f} s of host CPU under a 1 s limit"
+
+
+@needs_cgroups
+def test_cpu_of_threads_in_several_processes_is_one_budget(judge):
+    source = """
+import os, threading, time
+def spin():
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        pass
+if os.fork() == 0:
+    for _ in range(2):
+        threading.Thread(target=spin).start()
+    spin()
+    os._exit(0)
+threading.Thread(target=spin).start()
+time.sleep(3)
+print("done")
+"""
+    before = host_cpu_seconds()
+    response = execute(judge, source, max_processes=2)
+    host = host_cpu_seconds() - before
+    assert response.verdict == pb.TLE, describe(response)
+    assert host < 1.0 + 0.6, f"the jail used {host:.2f} s of host CPU under a 1 s limit"
+
+
+@needs_cgroups
+def test_memory_of_forked_children_is_one_budget(judge):
+    source = """
+import os, time
+for _ in range(8):
+    if os.fork() == 0:
+        block = bytearray(200 << 20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(3)
+        os._exit(0)
+time.sleep(3)
+print("done")
+"""
+    with HostMemory() as host:
+        response = execute(judge, source, max_processes=9, time_limit=2.0)
+    assert response.verdict == pb.MLE, describe(response)
+    assert host.peak_mib < 256 + HOST_ALLOWANCE_MIB, f"host peak {host.peak_mib:.0f} MiB"
+
+
+MEMFD_PYTHON = """
+import os
+fds = []
+for _ in range(40):
+    fd = os.memfd_create("x")
+    os.write(fd, bytes(63 << 20))
+    fds.append(fd)
+print("done")
+"""
+MEMFD_CPP = r"""
+#include <cstdio>
+#include <vector>
+#include <sys/mman.h>
+#include <unistd.h>
+int main() {
+    std::vector<char> block(63 << 20, 'x');
+    for (int i = 0; i < 40; i++) {
+        int fd = memfd_create("x", 0);
+        if (fd < 0 || write(fd, block.data(), block.size()) != (ssize_t)block.size()) return 3;
+    }
+    std::puts("done");
+}
+"""
+SYSV_SHM_CPP = r"""
+#include <cstdio>
+#include <cstring>
+#include <sys/shm.h>
+int main() {
+    for (int i = 0; i < 40; i++) {
+        int id = shmget(IPC_PRIVATE, 63 << 20, IPC_CREAT | 0600);
+        if (id < 0) return 3;
+        char *p = (char *)shmat(id, nullptr, 0);
+        if (p == (char *)-1) return 4;
+        std::memset(p, 'x', 63 << 20);
+        shmdt(p);  // the segment stays, outside every address space
+    }
+    std::puts("done");
+}
+"""
+FILL_DIRECTORY = """
+import sys
+block = bytes(4 << 20)
+for i in range(1000):
+    with open("{directory}/fill%d" % i, "wb") as fh:
+        fh.write(block)
+print("done")
+"""
+MEMORY_OUTSIDE_THE_ADDRESS_SPACE = {
+    "memfd python": (MEMFD_PYTHON, "python"),
+    "memfd c++": (MEMFD_CPP, "cpp"),
+    "sysv shm c++": (SYSV_SHM_CPP, "cpp"),
+    "fill /tmp": (FILL_DIRECTORY.format(directory="/tmp"), "python"),
+    "fill /work": (FILL_DIRECTORY.format(directory="/work"), "python"),
+    "fill /dev/shm": (FILL_DIRECTORY.format(directory="/dev/shm"), "python"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MEMORY_OUTSIDE_THE_ADDRESS_SPACE))
+def test_memory_outside_the_address_space_is_bounded(any_judge, name):
+    """With a memory cgroup it is charged to the limit (MLE); without one it is denied or
+    capped by the jail's tmpfs (RE); either way the host sees the limit plus the allowance."""
+    source, language = MEMORY_OUTSIDE_THE_ADDRESS_SPACE[name]
+    with HostMemory() as host:
+        response = execute(any_judge, source, language, time_limit=2.0)
+    charged = any_judge.cgroup_support.memory is not None
+    # /dev/shm is a 64 MiB tmpfs, below this 256 MiB limit: it fills up first (ENOSPC).
+    expected = pb.MLE if charged and name != "fill /dev/shm" else pb.RE
+    assert response.verdict == expected, describe(response)
+    allowance = 0 if charged else FALLBACK_TMPFS_BYTES >> 20
+    assert host.peak_mib < 256 + allowance + HOST_ALLOWANCE_MIB, f"host peak {host.peak_mib:.0f} MiB"
+    assert_healthy_judge(any_judge)
+
+
+def assert_healthy_judge(judge: Judge) -> None:
+    response = execute(judge, "print(sum(range(10)))")
+    assert response.verdict == pb.AC and response.stdout == b"45\n", describe(response)
+
+
+def test_files_a_test_wrote_are_gone_before_the_next(any_judge):
+    """Tests are independent, and their tmpfs pages do not pile up across a submission."""
+    source = """
+import os, sys
+seen = sorted(os.listdir('/tmp') + os.listdir('/dev/shm') + [n for n in os.listdir('.') if n.startswith('left')])
+open('/tmp/left', 'w').write('x'); open('/dev/shm/left', 'w').write('x'); open('left.txt', 'w').write('x')
+os.mkdir('leftdir'); os.chmod('leftdir', 0)
+print(seen)
+"""
+    request = grade_request(source, [("", "[]"), ("", "[]")])
+    response = any_judge.grade(request, request.test_set)
+    assert response.verdict == pb.AC and response.passed == 2, response.message
+
+
+def test_a_compile_that_allocates_is_ce_within_its_memory_limit(any_judge):
+    from workers.limits import COMPILE_LIMITS
+    with HostMemory() as host:
+        response = execute(any_judge, '#include "/dev/zero"\nint main() {}\n', "cpp",
+                           memory_mb=64)
+    assert response.verdict == pb.CE, describe(response)
+    assert "ran out of memory" in response.message, response.message
+    assert response.compile_usage.peak_memory_kb > 0
+    assert host.peak_mib < COMPILE_LIMITS.memory_mb + HOST_ALLOWANCE_MIB, \
+        f"host peak {host.peak_mib:.0f} MiB"
+
+
+# About 20 s of cc1plus CPU: 40 constant evaluations, each within GCC's own loop limits.
+SLOW_COMPILE = (
+    "constexpr unsigned spin(unsigned k) {\n"
+    "    unsigned s = k;\n"
+    "    for (unsigned i = 0; i < 200000; i++) s += i ^ (s >> 3);\n"
+    "    return s;\n}\n"
+    + "".join(f'static_assert(spin({k}) != 1, "");\n' for k in range(40))
+    + "int main() {}\n")
+
+
+def test_compile_cpu_counts_every_compiler_process(any_judge, monkeypatch):
+    """The CPU limit covers cc1plus, not just the g++ driver that waits for it."""
+    from dataclasses import replace
+
+    import workers.judge
+    limits = replace(workers.judge.COMPILE_LIMITS, time_limit_s=1.0, wall_limit_s=30.0)
+    monkeypatch.setattr(workers.judge, "COMPILE_LIMITS", limits)
+    started = time.monotonic()
+    response = execute(any_judge, SLOW_COMPILE, "cpp")
+    elapsed = time.monotonic() - started
+    assert response.verdict == pb.CE, describe(response)
+    assert "CPU time limit of 1 s" in response.message, response.message
+    assert response.compile_usage.cpu_time_s >= 1.0, response.compile_usage
+    assert elapsed < 10, f"the compile ran {elapsed:.1f} s under a 1 s CPU limit"

@@ -120,6 +120,92 @@ def apply_limits(limits):
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits["nofile"], limits["nofile"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if hasattr(resource, "RLIMIT_MSGQUEUE"):
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # mq memory is not in RLIMIT_AS
+
+
+# ---------------------------------------------------------------- per-test confinement
+
+CHILD_FILTERS = {}  # name -> (buffer, struct sock_fprog) the host sent, see op "filter"
+CGROUPS = {}  # role -> {"procs": [write fds], "cpu": (read fd, "usec" | "nsec") or None}
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+def load_child_filter(name, program):
+    """Keeps a BPF program (struct sock_filter[]) ready for children to install."""
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    CHILD_FILTERS[name] = (buffer, fprog, ctypes.CDLL(None, use_errno=True))
+
+
+def install_child_filter(name):
+    """In the child, last before the program runs: the per-test seccomp filter."""
+    _buffer, fprog, libc = CHILD_FILTERS[name]
+    import ctypes
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "cannot install the test's seccomp filter")
+
+
+def join_cgroup(role):
+    """In the child: move into the test's cgroups (the host opened these descriptors)."""
+    for fd in CGROUPS[role]["procs"]:
+        os.write(fd, b"0")
+
+
+def cgroup_cpu_seconds(role):
+    """CPU time of everything in the role's cgroup so far, or None without one."""
+    found = CGROUPS.get(role) if role else None
+    if not found or found["cpu"] is None:
+        return None
+    fd, unit = found["cpu"]
+    text = os.pread(fd, 4096, 0)
+    if unit == "nsec":
+        return int(text) / 1e9
+    for line in text.splitlines():
+        if line.startswith(b"usage_usec "):
+            return int(line.split()[1]) / 1e6
+    return None
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+WRITABLE_DIRS = ("/work", "/tmp", "/dev/shm")
+
+
+def remove_tree(path):
+    """Deletes a file or directory tree the test left, whatever its permissions."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+            for name in os.listdir(path):
+                remove_tree(os.path.join(path, name))
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def clean_after_test(kept):
+    """Removes what a test wrote: tests are independent, and tmpfs pages are freed."""
+    for directory in WRITABLE_DIRS:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if directory == "/work" and name in kept:
+                continue
+            remove_tree(os.path.join(directory, name))
 
 
 def make_std_streams():
@@ -210,8 +296,11 @@ def compile_python(spec):
         return None, exc
 
 
-def child_setup(stdin_fd, stdout_w, stderr_w, result_w, limits):
-    """In the child: wire fds 0/1/2 (and the result fd), close all others, apply limits."""
+def child_setup(stdin_fd, stdout_w, stderr_w, result_w, limits, cgroup=None, child_filter=None):
+    """In the child: join the test's cgroup, wire fds 0/1/2 (and the result fd), close all
+    others, apply limits, install the test's seccomp filter."""
+    if cgroup:
+        join_cgroup(cgroup)
     os.setpgid(0, 0)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
@@ -225,6 +314,8 @@ def child_setup(stdin_fd, stdout_w, stderr_w, result_w, limits):
     os.closerange(first_free, 65536)
     os.chdir("/work")
     apply_limits(limits)
+    if child_filter:
+        install_child_filter(child_filter)
 
 
 # ---------------------------------------------------------------- parent side
@@ -276,10 +367,12 @@ def make_stdin(data):
     return fd
 
 
-def supervise(pid, started, streams, limits, control_fd):
+def supervise(pid, started, streams, limits, control_fd, cpu_used=None):
     """Drains the child's pipes while it runs; enforces CPU, wall and output limits.
 
     `streams` maps "stdout" / "stderr" / "result" to the read ends this agent captures.
+    `cpu_used()` is the CPU time of all the test's processes so far (its cgroup); without
+    it the early check reads the child's own clock (all its threads).
     """
     outputs = {fd: [] for fd in streams.values()}
     total = 0
@@ -307,7 +400,8 @@ def supervise(pid, started, streams, limits, control_fd):
             os.kill(pid, signal.SIGKILL)
         if now - last_cpu_check > 0.05 and killed_for is None:
             last_cpu_check = now
-            if proc_cpu_seconds(pid) > cpu_cap + 0.02:
+            used = cpu_used() if cpu_used is not None else proc_cpu_seconds(pid)
+            if used > cpu_cap + 0.02:
                 killed_for = "cpu"
                 os.kill(pid, signal.SIGKILL)
         events = poller.poll(20 if pidfd is not None else 5)
@@ -358,7 +452,6 @@ def supervise(pid, started, streams, limits, control_fd):
         killed_for = "output"
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 0
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    cpu = (rusage.ru_utime + rusage.ru_stime) if rusage else 0.0
     maxrss = rusage.ru_maxrss if rusage else 0
     blobs = []
     for name in ("stdout", "stderr", "result"):
@@ -367,7 +460,6 @@ def supervise(pid, started, streams, limits, control_fd):
     return {
         "exit_code": exit_code,
         "signal": sig,
-        "cpu_s": cpu,
         "wall_s": wall,
         "maxrss_kb": maxrss,
         "killed_for": killed_for,
@@ -412,11 +504,19 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
         streams["result"] = res_r
         to_close.append(res_w)
     args = request.get("args")
+    role = request.get("cgroup")
+    kept = set(os.listdir("/work")) if request.get("clean") else None
+    cgroup_before = cgroup_cpu_seconds(role)
+    children_before = children_cpu_seconds()
+    cpu_used = None
+    if cgroup_before is not None:
+        def cpu_used():
+            return cgroup_cpu_seconds(role) - cgroup_before
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
         try:
-            child_setup(stdin_fd, out_w, err_w, res_w, limits)
+            child_setup(stdin_fd, out_w, err_w, res_w, limits, role, request.get("filter"))
             if "argv" in request:
                 os.execve(request["argv"][0], request["argv"], request["env"])
             code_obj, syntax_error = python_state
@@ -429,11 +529,17 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
         os._exit(127)
     for fd in to_close:
         os.close(fd)
-    header, outs = supervise(pid, started, streams, limits, control_fd)
+    header, outs = supervise(pid, started, streams, limits, control_fd, cpu_used)
+    # Everything the test started is dead and reaped by now (we are the jail's init), so
+    # both counters are final; reaped orphans count in RUSAGE_CHILDREN too.
+    header["cpu_s"] = max(children_cpu_seconds() - children_before,
+                          cpu_used() if cpu_used is not None else 0.0)
     for fd in streams.values():
         os.close(fd)
     if request.get("output_file"):
         outs[0] = read_work_file(request["output_file"], limits["output_bytes"])
+    if kept is not None:
+        clean_after_test(kept)
     return header, outs
 
 
@@ -461,6 +567,19 @@ def serve(control_in, control_out, fd_socket):
                 import traceback
                 error = "".join(traceback.format_exception_only(type(error), error))
             write_message(control_out, {"ok": True, "syntax_error": error})
+        elif op == "filter":
+            load_child_filter(request["name"], blobs[0])
+            write_message(control_out, {"ok": True})
+        elif op == "cgroup":
+            import socket
+            _msg, fds, _flags, _addr = socket.recv_fds(fd_socket, 16, 16)
+            count = request["procs"]
+            CGROUPS[request["role"]] = {
+                "procs": fds[:count],
+                "cpu": (fds[count], request["cpu_unit"]) if request.get("cpu_unit") else None}
+            for fd in fds:
+                os.set_inheritable(fd, False)
+            write_message(control_out, {"ok": True})
         elif op == "run":
             passed = None
             if request.get("stdio_fds"):

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers import agent as agent_module
+from workers import cgroups
 from workers.agent import read_message, write_message
 from workers.languages.base import Language
 from workers.languages.cpp import PCH_MOUNT
-from workers.limits import RunLimits
-from workers.seccomp_filter import filter_fd
+from workers.limits import MIB, RunLimits
+from workers.seccomp_filter import child_filter_bytes, filter_fd
 
 AGENT_MOUNT = "/opt/sandbox/agent.py"
 JAIL_UID = 65534  # "nobody": the host uid jails run as when the server is root
@@ -38,6 +39,11 @@ JAIL_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "LANG": "C.
 ETC_FILES = ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime")
 START_TIMEOUT_S = 60.0  # bwrap + the agent's interpreter, on a loaded machine
 REPLY_TIMEOUT_S = 60.0  # beyond a run's own wall limit
+SHM_BYTES = 64 * MIB
+# Without a memory cgroup, files a test writes are bounded by these tmpfs sizes instead
+# of being charged to its memory limit (the README states this allowance).
+FALLBACK_TMPFS_BYTES = 128 * MIB
+FALLBACK_SHM_BYTES = 16 * MIB
 
 
 class JailError(RuntimeError):
@@ -57,6 +63,7 @@ class RawRun:
     stdout: bytes
     stderr: bytes
     result: bytes | None = None  # functional problems: the tagged-JSON return value
+    oom_killed: bool = False  # the kernel's memory cgroup killed one of its processes
 
 
 _runtime_lock = threading.Lock()
@@ -135,7 +142,8 @@ class Jail:
     """A running jail for one submission. Not thread-safe, except kill()."""
 
     def __init__(self, language: Language, *, tmpfs_bytes: int = 512 << 20,
-                 pch_dir: Path | None = None) -> None:
+                 pch_dir: Path | None = None,
+                 cgroup_support: cgroups.CgroupSupport | None = None) -> None:
         self.language = language
         self.tmpfs_bytes = tmpfs_bytes
         self.pch_dir = pch_dir
@@ -143,6 +151,9 @@ class Jail:
         self._killed = threading.Event()
         self._lock = threading.Lock()
         self.interpreter_version = ""
+        self.cgroup_support = cgroup_support if cgroup_support is not None else cgroups.support()
+        self._cgroups: dict[str, cgroups.JailCgroup] = {}
+        self._filters_sent: set[str] = set()
         # A unix socket to hand the agent pipe ends (interactive problems) with SCM_RIGHTS.
         self._fd_socket, self._fd_socket_child = socket.socketpair(socket.AF_UNIX,
                                                                    socket.SOCK_STREAM)
@@ -161,10 +172,13 @@ class Jail:
         for path in ETC_FILES:
             if os.path.exists(path):
                 argv += ["--ro-bind", path, path]
+        tmpfs, shm = self.tmpfs_bytes, SHM_BYTES
+        if self.cgroup_support.memory is None:
+            tmpfs, shm = min(tmpfs, FALLBACK_TMPFS_BYTES), FALLBACK_SHM_BYTES
         argv += [*proc_arguments(), "--dev", "/dev",
-            "--size", str(64 << 20), "--tmpfs", "/dev/shm",
-            "--size", str(self.tmpfs_bytes), "--tmpfs", "/tmp",
-            "--size", str(self.tmpfs_bytes), "--tmpfs", "/work",
+            "--size", str(shm), "--tmpfs", "/dev/shm",
+            "--size", str(tmpfs), "--tmpfs", "/tmp",
+            "--size", str(tmpfs), "--tmpfs", "/work",
             "--ro-bind", str(runtime_dir() / "agent.py"), AGENT_MOUNT,
         ]
         if self.language.needs_pch and self.pch_dir is not None:
@@ -257,6 +271,9 @@ class Jail:
             pass
         self._fd_socket.close()
         self._proc = None
+        for cgroup in self._cgroups.values():
+            cgroup.destroy()
+        self._cgroups.clear()
 
     def __enter__(self) -> "Jail":
         self.start()
@@ -328,19 +345,76 @@ class Jail:
         reply, _ = self._receive()
         return reply.get("syntax_error") or None
 
+    def _cgroup(self, role: str) -> cgroups.JailCgroup | None:
+        """The role's cgroup, created and handed to the agent on first use."""
+        if role in self._cgroups or not self.cgroup_support.any:
+            return self._cgroups.get(role)
+        try:
+            cgroup = cgroups.JailCgroup(self.cgroup_support, role)
+        except OSError as exc:
+            raise JailError(f"cannot create the jail's cgroup: {exc}") from exc
+        self._cgroups[role] = cgroup
+        fds = cgroup.procs_fds()
+        cpu = cgroup.cpu_fd()
+        if cpu is not None:
+            fds.append(cpu[0])
+        try:
+            self._send({"op": "cgroup", "role": role, "procs": len(fds) - (cpu is not None),
+                        "cpu_unit": cpu[1] if cpu else None})
+            socket.send_fds(self._fd_socket, [b"c"], fds)
+        except OSError as exc:
+            raise self._gone(f"cannot pass cgroups to the jail: {exc}") from exc
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self._receive()
+        return cgroup
+
+    def _child_filter(self, limits: RunLimits) -> str:
+        """Names the test's seccomp filter, sending it to the agent on first use."""
+        allow_processes = limits.max_processes > 1
+        untracked_memory = self.cgroup_support.memory is not None
+        name = f"p{int(allow_processes)}m{int(untracked_memory)}"
+        if name not in self._filters_sent:
+            self._send({"op": "filter", "name": name},
+                       (child_filter_bytes(allow_processes, untracked_memory),))
+            self._receive()
+            self._filters_sent.add(name)
+        return name
+
     def run(self, limits: RunLimits, *, argv: list[str] | None = None,
             python: dict | None = None, stdin: bytes = b"", args: list | None = None,
             stdio_fds: tuple[int, int] | None = None, input_file: str = "",
-            output_file: str = "", result_channel: bool = False) -> RawRun:
+            output_file: str = "", result_channel: bool = False, role: str = "run",
+            clean: bool = True) -> RawRun:
         """Runs one process: an exec of `argv`, or a fork of the warm interpreter (`python`).
 
         stdio_fds: (stdin, stdout) for the process instead of `stdin` and a capture pipe
         (interactive problems). input_file / output_file: file-I/O problems; the input is
         written to /work/input_file and stdout is replaced by /work/output_file.
+        role: the cgroup the process and all it starts are accounted in ("run" for tests,
+        "compile"). clean: remove what the run wrote to the jail afterwards (not for a
+        compilation, whose output is the program).
         """
+        try:
+            cgroup = self._cgroup(role)
+            child_filter = self._child_filter(limits)
+            oom_before = 0
+            if cgroup is not None:
+                cgroup.set_limits(limits.memory_mb * MIB, limits.tasks)
+                cgroup.reset_peak()
+                oom_before = cgroup.oom_kills()
+        except (JailError, OSError) as exc:
+            for fd in stdio_fds or ():
+                os.close(fd)
+            if isinstance(exc, JailError):
+                raise
+            raise JailError(f"cannot set the jail's cgroup limits: {exc}") from exc
         request: dict = {"op": "run", "limits": limits.to_agent(self.language.memory_overhead_mb),
                          "stdio_fds": bool(stdio_fds), "input_file": input_file,
-                         "output_file": output_file, "result_channel": result_channel}
+                         "output_file": output_file, "result_channel": result_channel,
+                         "cgroup": role if cgroup is not None else None,
+                         "filter": child_filter, "clean": clean}
         if argv is not None:
             request["argv"] = argv
             request["env"] = JAIL_ENV
@@ -365,7 +439,11 @@ class Jail:
         blobs = list(blobs) + [b""] * (3 - len(blobs))
         functional = result_channel or (python is not None and python.get("mode") == "functional")
         result = blobs[2] if functional else None
+        maxrss_kb, oom_killed = header["maxrss_kb"], False
+        if cgroup is not None:
+            maxrss_kb = max(maxrss_kb, cgroup.peak_bytes() // 1024)
+            oom_killed = cgroup.oom_kills() > oom_before
         return RawRun(exit_code=header["exit_code"], signal=header["signal"],
                       cpu_s=header["cpu_s"], wall_s=header["wall_s"],
-                      maxrss_kb=header["maxrss_kb"], killed_for=header["killed_for"],
-                      stdout=blobs[0], stderr=blobs[1], result=result)
+                      maxrss_kb=maxrss_kb, killed_for=header["killed_for"],
+                      stdout=blobs[0], stderr=blobs[1], result=result, oom_killed=oom_killed)

@@ -12,14 +12,14 @@ import time
 from dataclasses import dataclass, field, replace
 
 from sandbox.v1 import sandbox_pb2 as pb
-from workers import compare
-from workers.jail import AGENT_MOUNT, Jail, JailError, RawRun
+from workers import cgroups, compare
+from workers.jail import AGENT_MOUNT, FALLBACK_TMPFS_BYTES, Jail, JailError, RawRun
 from workers.languages import Language, available_languages
 from workers.limits import COMPILE_LIMITS, RunLimits, resolve_limits
 from workers.pch import ensure_pch
 from workers.special_judges import (HELPER_LIMITS, BinaryCache, HelperProgram, check_output,
                                     exit_code_verdict)
-from workers.verdicts import classify_run
+from workers.verdicts import classify_run, compile_limit_exceeded
 
 EXCERPT_BYTES = 4096
 COMPILE_LOG_BYTES = 16384
@@ -89,6 +89,34 @@ def _points(message: str) -> float:
     return 0.0
 
 
+_warned: set[cgroups.CgroupSupport] = set()
+
+
+def _warn_if_weaker(found: cgroups.CgroupSupport) -> None:
+    """One line, once, when a per-jail mechanism is missing and the fallback applies."""
+    if found.complete or found in _warned:
+        return
+    _warned.add(found)
+    memory = ("" if found.memory else
+              "; memory: one process's address space, memfd/SysV shm denied, files capped by "
+              f"the jail's tmpfs ({FALLBACK_TMPFS_BYTES >> 20} MiB each for /work and /tmp)")
+    cgroups.log.warning("per-jail cgroups incomplete (%s): tests run single-process only "
+                        "(max_processes > 1 is refused)%s", found.describe(), memory)
+
+
+def _report_compilation(response, log: str, compiled: RawRun | None) -> None:
+    """Compile log, time and usage into a GradeResponse or ExecuteResponse."""
+    response.compile_log = log
+    if compiled is not None:
+        response.timings.compile_s = compiled.wall_s
+        response.compile_usage.CopyFrom(_usage(compiled))
+
+
+def _compile_message(compiled: RawRun | None) -> str:
+    reason = compile_limit_exceeded(compiled, COMPILE_LIMITS) if compiled is not None else None
+    return f"compilation failed: {reason}" if reason else "compilation failed"
+
+
 def _compare_mode(comparison: pb.Comparison) -> int:
     return comparison.mode or pb.Comparison.LCB
 
@@ -97,7 +125,11 @@ class Judge:
     """Runs submissions. Thread-safe: each call uses its own jail(s)."""
 
     def __init__(self, *, python_fast_path: bool = True, tmpfs_bytes: int = 512 << 20,
-                 max_source_bytes: int = MAX_SOURCE_BYTES) -> None:
+                 max_source_bytes: int = MAX_SOURCE_BYTES,
+                 cgroup_support: cgroups.CgroupSupport | None = None) -> None:
+        """cgroup_support: the per-jail mechanisms to use (default: what this host has)."""
+        self.cgroup_support = cgroup_support if cgroup_support is not None else cgroups.support()
+        _warn_if_weaker(self.cgroup_support)
         self.languages = available_languages()
         self.python_fast_path = python_fast_path
         self.tmpfs_bytes = tmpfs_bytes
@@ -133,7 +165,8 @@ class Judge:
     def _new_jail(self, language: Language, cancel: CancelToken | None) -> Jail:
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled before the jail started")
-        jail = Jail(language, tmpfs_bytes=self.tmpfs_bytes, pch_dir=self.pch_dir(language))
+        jail = Jail(language, tmpfs_bytes=self.tmpfs_bytes, pch_dir=self.pch_dir(language),
+                    cgroup_support=self.cgroup_support)
         if cancel is not None:
             cancel.attach(jail)
         try:
@@ -164,12 +197,23 @@ class Judge:
             raise InvalidRequest("the source contains a NUL byte")
         return language
 
-    def validate_grade(self, request: pb.GradeRequest, tests: pb.TestSet) -> tuple[Language, RunLimits]:
-        language = self.validate_source(request.source, request.language)
+    def resolve(self, requested: pb.Limits) -> RunLimits:
+        """The request's limits; more than one process needs per-jail cgroups."""
         try:
-            limits = resolve_limits(request.limits)
+            limits = resolve_limits(requested)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
+        found = self.cgroup_support
+        if limits.max_processes > 1 and not found.complete:
+            raise InvalidRequest(
+                f"max_processes={limits.max_processes} needs per-jail cgroups for memory, "
+                f"pids and CPU time, and this server has {found.describe()} (README: "
+                "'How it isolates'); only single-process programs can be graded here")
+        return limits
+
+    def validate_grade(self, request: pb.GradeRequest, tests: pb.TestSet) -> tuple[Language, RunLimits]:
+        language = self.validate_source(request.source, request.language)
+        limits = self.resolve(request.limits)
         if not tests.tests:
             raise InvalidRequest("the test set is empty")
         if request.kind == pb.FUNCTIONAL:
@@ -243,10 +287,7 @@ class Judge:
     def execute(self, request: pb.ExecuteRequest,
                 cancel: CancelToken | None = None) -> pb.ExecuteResponse:
         language = self.validate_source(request.source, request.language)
-        try:
-            limits = resolve_limits(request.limits)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from None
+        limits = self.resolve(request.limits)
         started = time.monotonic()
         try:
             return _Execution(self, request, language, limits, cancel).run(started)
@@ -272,8 +313,9 @@ class _Program:
                                 "func_name": func_name, "prelude": prelude}
         self.source = source
 
-    def prepare(self) -> tuple[bool, str, float]:
-        """Writes (and compiles) the program. Returns (ok, compile log, compile seconds)."""
+    def prepare(self) -> tuple[bool, str, RawRun | None]:
+        """Writes (and compiles) the program. Returns (ok, compile log or reason, the
+        compilation's run: None when nothing was compiled)."""
         jail, language = self.jail, self.language
         jail.write_file(language.source_file, self.source.encode("utf-8", errors="surrogatepass"))
         if self.python_spec is not None:
@@ -281,19 +323,21 @@ class _Program:
             # lcb_runner (a compile failure) and on Codeforces.
             syntax_error = jail.load_python(self.python_spec)
             if syntax_error:
-                return False, syntax_error, 0.0
+                return False, syntax_error, None
             if not self.judge.python_fast_path:
                 jail.write_file(".spec.json", json.dumps(self.python_spec).encode())
-            return True, "", 0.0
+            return True, "", None
         if not language.compiled:
-            return True, "", 0.0
-        raw = jail.run(COMPILE_LIMITS, argv=list(language.compile_argv))
+            return True, "", None
+        raw = jail.run(COMPILE_LIMITS, argv=list(language.compile_argv), role="compile",
+                       clean=False)
         log = (raw.stderr + raw.stdout).decode("utf-8", errors="replace")[:COMPILE_LOG_BYTES]
-        if raw.killed_for in ("cpu", "wall"):
-            return False, log + "\ncompilation timed out", raw.wall_s
+        reason = compile_limit_exceeded(raw, COMPILE_LIMITS)
+        if reason is not None:
+            return False, (log.rstrip() + "\n" + reason).lstrip(), raw
         if raw.exit_code != 0 or raw.signal != 0:
-            return False, log or f"compiler exited with status {raw.exit_code}/{raw.signal}", raw.wall_s
-        return True, log, raw.wall_s
+            return False, log or f"compiler exited with status {raw.exit_code}/{raw.signal}", raw
+        return True, log, raw
 
     def run(self, limits: RunLimits, stdin: bytes, args: list | None = None, **io) -> RawRun:
         """One run; `io` passes stdio_fds / input_file / output_file through to the jail."""
@@ -336,12 +380,11 @@ class _Grading:
             prelude = "lcb" if self.mode == pb.Comparison.LCB else None
             program = _Program(self.judge, jail, self.language, request.source, request.kind,
                                request.func_name, prelude)
-            ok, log, compile_s = program.prepare()
-            response.compile_log = log
-            response.timings.compile_s = compile_s
+            ok, log, compiled = program.prepare()
+            _report_compilation(response, log, compiled)
             if not ok:
                 response.verdict = pb.CE
-                response.message = "compilation failed"
+                response.message = _compile_message(compiled)
                 return response
             if request.HasField("interactor"):
                 helper = self.judge.helper(request.interactor, self.cancel)
@@ -468,12 +511,11 @@ class _Execution:
         try:
             response.timings.jail_start_s = time.monotonic() - started
             program = _Program(self.judge, jail, self.language, request.source)
-            ok, log, compile_s = program.prepare()
-            response.compile_log = log
-            response.timings.compile_s = compile_s
+            ok, log, compiled = program.prepare()
+            _report_compilation(response, log, compiled)
             if not ok:
                 response.verdict = pb.CE
-                response.message = "compilation failed"
+                response.message = _compile_message(compiled)
                 return response
             t1 = time.monotonic()
             raw = program.run(self.limits, request.stdin)

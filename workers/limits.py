@@ -5,23 +5,32 @@ import math
 from dataclasses import dataclass, replace
 
 MIB = 1 << 20
+# Threads a test may run beyond its processes (tasks = max_processes + this): threads are
+# always allowed, as in LiveCodeBench; the pids cgroup / RLIMIT_NPROC count both.
+EXTRA_THREADS = 63
 
 
 @dataclass(frozen=True)
 class RunLimits:
-    """Limits for one process run inside the jail (one test, or one compilation)."""
+    """Limits for one run inside the jail (one test, or one compilation), over everything
+    it starts: CPU time and memory are totals over all its processes and threads."""
 
     time_limit_s: float = 6.0
     wall_limit_s: float = 0.0  # 0: derived as 2 × time limit + 1 s
     memory_mb: int = 1024
     output_bytes: int = 64 * MIB
-    max_processes: int = 64
+    max_processes: int = 1  # 1: the test cannot create processes (threads are fine)
     file_size_bytes: int = 64 * MIB
     max_open_files: int = 256
 
     @property
     def wall_s(self) -> float:
         return self.wall_limit_s or (2 * self.time_limit_s + 1.0)
+
+    @property
+    def tasks(self) -> int:
+        """Processes and threads the run may have at once."""
+        return self.max_processes + EXTRA_THREADS
 
     def to_agent(self, memory_overhead_mb: int = 0) -> dict:
         """The form the in-jail agent applies as rlimits.
@@ -34,7 +43,7 @@ class RunLimits:
             "wall_s": self.wall_s,
             "memory_bytes": (self.memory_mb + memory_overhead_mb) * MIB,
             # +1: the agent itself runs under the jail's uid and counts too.
-            "nproc": self.max_processes + 1,
+            "nproc": self.tasks + 1,
             "fsize": self.file_size_bytes,
             "nofile": self.max_open_files,
             "output_bytes": self.output_bytes,
@@ -51,10 +60,11 @@ MAX_LIMITS = RunLimits(
     file_size_bytes=256 * MIB,
     max_open_files=4096,
 )
+# A compilation's own limits, over all compiler processes (driver, cc1plus, as, ld).
 COMPILE_LIMITS = RunLimits(
     time_limit_s=30.0,
     wall_limit_s=60.0,
-    memory_mb=4096,
+    memory_mb=2048,
     output_bytes=1 * MIB,
     max_processes=64,
     file_size_bytes=256 * MIB,

@@ -37,6 +37,17 @@ CLONE_NAMESPACE_FLAGS = (
     | 0x40000000 | 0x00000080
 )
 TIOCSTI = 0x5412
+CLONE_THREAD = 0x00010000
+AGENT_PID = 1  # the jail's agent, as the jail's processes see it
+# Calls that act on another process by pid: denied on the agent, so a test cannot shrink
+# its limits, starve it or pin it (the agent runs under the same uid as the test).
+PID_ARG_SYSCALLS = ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam",
+                    "sched_setattr", "kill", "tkill", "tgkill", "rt_sigqueueinfo",
+                    "rt_tgsigqueueinfo", "pidfd_open", "migrate_pages", "move_pages")
+PROCESS_CREATION = ("fork", "vfork")
+# Memory the kernel keeps outside a process's address space (RLIMIT_AS does not bound it):
+# denied when no memory cgroup charges it to the test.
+UNTRACKED_MEMORY = ("memfd_create", "memfd_secret", "shmget")
 
 _lock = threading.Lock()
 _cached: bytes | None = None
@@ -56,6 +67,57 @@ def build_filter() -> "seccomp.SyscallFilter":
     return flt
 
 
+def build_child_filter(allow_processes: bool, untracked_memory: bool) -> "seccomp.SyscallFilter":
+    """The extra filter each test process installs on itself (on top of the jail's).
+
+    Without `allow_processes` a test may start threads but no processes, as LiveCodeBench's
+    harness allows (fork, vfork and clone without CLONE_THREAD fail with EPERM; clone3 is
+    already ENOSYS). Without `untracked_memory`, memfds and SysV shared memory fail too.
+    """
+    flt = seccomp.SyscallFilter(seccomp.ALLOW)
+    deny = seccomp.ERRNO(errno.EPERM)
+    for name in PID_ARG_SYSCALLS:
+        _add(flt, deny, name, seccomp.Arg(0, seccomp.EQ, AGENT_PID))
+    # setpriority(which, who): only on a single process, and never the agent.
+    _add(flt, deny, "setpriority", seccomp.Arg(0, seccomp.NE, 0))
+    _add(flt, deny, "setpriority", seccomp.Arg(1, seccomp.EQ, AGENT_PID))
+    _add(flt, deny, "ioprio_set")
+    if not allow_processes:
+        for name in PROCESS_CREATION:
+            _add(flt, deny, name)
+        _add(flt, deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
+    if not untracked_memory:
+        for name in UNTRACKED_MEMORY:
+            _add(flt, deny, name)
+    return flt
+
+
+def _add(flt: "seccomp.SyscallFilter", action, name: str, *args) -> None:
+    try:
+        flt.add_rule(action, name, *args)
+    except (RuntimeError, ValueError, OSError):
+        pass  # not a syscall on this architecture
+
+
+_child_filters: dict[tuple[bool, bool], bytes] = {}
+
+
+def child_filter_bytes(allow_processes: bool, untracked_memory: bool) -> bytes:
+    """A test filter as classic BPF instructions (struct sock_filter[]), built once."""
+    key = (allow_processes, untracked_memory)
+    with _lock:
+        if key not in _child_filters:
+            _child_filters[key] = _export(build_child_filter(*key))
+        return _child_filters[key]
+
+
+def _export(flt: "seccomp.SyscallFilter") -> bytes:
+    with tempfile.TemporaryFile() as fh:
+        flt.export_bpf(fh)
+        fh.seek(0)
+        return fh.read()
+
+
 def _single_bits(mask: int) -> list[int]:
     return [1 << i for i in range(64) if mask & (1 << i)]
 
@@ -65,10 +127,7 @@ def compiled_filter() -> bytes:
     global _cached
     with _lock:
         if _cached is None:
-            with tempfile.TemporaryFile() as fh:
-                build_filter().export_bpf(fh)
-                fh.seek(0)
-                _cached = fh.read()
+            _cached = _export(build_filter())
         return _cached
 
 

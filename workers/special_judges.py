@@ -9,13 +9,22 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 
 from sandbox.v1 import sandbox_pb2 as pb
 from workers.jail import Jail, JailError, RawRun
 from workers.languages.base import Language
 from workers.limits import COMPILE_LIMITS, RunLimits
 
+# A checker's or interactor's own limits (one process, threads allowed). A checker reads
+# what the contestant wrote, so its budget grows with the bytes it is given (input, output
+# and answer, the output bounded by the output limit): CHECKER_MB_PER_MIB and
+# CHECKER_S_PER_MIB more per MiB, up to CHECKER_MAX_MB / CHECKER_MAX_S.
 HELPER_LIMITS = RunLimits(time_limit_s=10.0, memory_mb=1024)
+CHECKER_MB_PER_MIB = 32
+CHECKER_S_PER_MIB = 0.5
+CHECKER_MAX_MB = 8192
+CHECKER_MAX_S = 60.0
 CACHE_ENTRIES = 256
 _CHECKER_FILES = ("input.txt", "output.txt", "answer.txt")
 # testlib exit codes: 0 ok, 1 wrong answer, 2 presentation error, 3 fail, 7 points.
@@ -32,13 +41,26 @@ def helper_digest(helper: pb.Checker) -> str:
 
 
 class BinaryCache:
-    """Compiled helper binaries by digest (LRU, in memory)."""
+    """Compiled helper binaries by digest (LRU, in memory), bounded in entries and in bytes.
 
-    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+    A helper's binary size is up to whoever wrote it (a 200 MB static array is one line), so
+    the cache holds at most `max_bytes` (default 256 MiB) of binaries; a binary bigger than
+    that is used for its submission and not kept (the next one compiles it again).
+    """
+
+    DEFAULT_MAX_BYTES = 256 << 20
+
+    def __init__(self, entries: int = CACHE_ENTRIES, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
         self.entries = entries
+        self.max_bytes = max_bytes
+        self.total_bytes = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
@@ -49,9 +71,15 @@ class BinaryCache:
 
     def put(self, key: str, binary: bytes) -> None:
         with self._lock:
+            self._building.pop(key, None)  # built: later callers find it here (or build again)
+            if key in self._items:
+                self.total_bytes -= len(self._items.pop(key))
+            if len(binary) > self.max_bytes:
+                return
             self._items[key] = binary
-            while len(self._items) > self.entries:
-                self._items.popitem(last=False)
+            self.total_bytes += len(binary)
+            while len(self._items) > self.entries or self.total_bytes > self.max_bytes:
+                self.total_bytes -= len(self._items.popitem(last=False)[1])
 
     def build_lock(self, key: str) -> threading.Lock:
         with self._lock:
@@ -93,7 +121,8 @@ class HelperProgram:
             jail.write_file(extra.name, extra.content)
         jail.write_file(language.source_file, self.helper.source.encode("utf-8",
                                                                          errors="surrogatepass"))
-        raw = jail.run(COMPILE_LIMITS, argv=list(language.compile_argv))
+        raw = jail.run(COMPILE_LIMITS, argv=list(language.compile_argv), role="compile",
+                       clean=False)
         if raw.exit_code != 0 or raw.signal != 0 or raw.killed_for:
             log = (raw.stderr + raw.stdout).decode("utf-8", errors="replace")[-3000:]
             raise JailError(f"the checker/interactor does not compile: {log}")
@@ -126,8 +155,18 @@ def exit_code_verdict(raw: RawRun, role: str) -> tuple[int, str]:
     return verdict, comment
 
 
+def checker_limits(given_bytes: int) -> RunLimits:
+    """HELPER_LIMITS grown for a checker that is given `given_bytes` to read."""
+    mib = -(-given_bytes // (1 << 20))
+    return replace(HELPER_LIMITS,
+                   memory_mb=min(CHECKER_MAX_MB, HELPER_LIMITS.memory_mb + CHECKER_MB_PER_MIB * mib),
+                   time_limit_s=min(CHECKER_MAX_S, HELPER_LIMITS.time_limit_s + CHECKER_S_PER_MIB * mib))
+
+
 def check_output(checker: HelperProgram, test: pb.TestCase, output: bytes) -> tuple[int, str]:
     """Runs `checker input.txt output.txt answer.txt`."""
-    for name, data in zip(_CHECKER_FILES, (test.input, output, test.output)):
+    files = (test.input, output, test.output)
+    for name, data in zip(_CHECKER_FILES, files):
         checker.jail.write_file(name, data)
-    return exit_code_verdict(checker.run(HELPER_LIMITS, *_CHECKER_FILES), "checker")
+    limits = checker_limits(sum(len(data) for data in files))
+    return exit_code_verdict(checker.run(limits, *_CHECKER_FILES), "checker")

@@ -25,6 +25,22 @@ def _allocation_failed(stderr: bytes) -> bool:
     return any(marker in tail for marker in _ALLOCATION_FAILURES)
 
 
+def compile_limit_exceeded(raw: RawRun, limits: RunLimits) -> str | None:
+    """Why a compilation was stopped by its own limits (a CE with that reason), or None."""
+    if raw.killed_for == "output":
+        return f"the compiler's output exceeded {limits.output_bytes} bytes"
+    if raw.killed_for == "cpu" or raw.cpu_s > limits.time_limit_s or raw.signal == signals.SIGXCPU:
+        return (f"compilation exceeded its CPU time limit of {limits.time_limit_s:g} s "
+                f"(all compiler processes; used {raw.cpu_s:.1f} s)")
+    if raw.killed_for == "wall":
+        return f"compilation exceeded its wall-clock limit of {limits.wall_s:g} s"
+    failed = raw.exit_code != 0 or raw.signal != 0
+    if raw.oom_killed or failed and _allocation_failed(raw.stderr + raw.stdout):
+        return (f"the compiler ran out of memory (limit {limits.memory_mb} MiB over all "
+                "compiler processes)")
+    return None
+
+
 def classify_run(raw: RawRun, limits: RunLimits) -> tuple[int, str] | None:
     """TLE / MLE / RE / OLE with a message, or None when the process ran to exit code 0.
 
@@ -39,6 +55,9 @@ def classify_run(raw: RawRun, limits: RunLimits) -> tuple[int, str] | None:
     if raw.killed_for == "wall":
         return pb.TLE, (f"wall-clock time exceeded {limits.wall_s:g} s "
                         f"(the program slept or blocked; CPU time {raw.cpu_s:.3f} s)")
+    if raw.oom_killed:
+        return pb.MLE, (f"memory limit of {limits.memory_mb} MiB exceeded over all the "
+                        f"program's processes and files (peak {raw.maxrss_kb} KiB)")
     limit_bytes = limits.memory_mb * (1 << 20)
     if raw.maxrss_kb * 1024 > limit_bytes:
         return pb.MLE, f"peak memory {raw.maxrss_kb} KiB exceeded the limit of {limits.memory_mb} MiB"

@@ -218,7 +218,7 @@ class Timings(_message.Message):
     def __init__(self, queue_s: _Optional[float] = ..., jail_start_s: _Optional[float] = ..., compile_s: _Optional[float] = ..., run_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
 
 class GradeResponse(_message.Message):
-    __slots__ = ("request_id", "verdict", "tests", "first_failure", "compile_log", "timings", "passed", "total", "message", "test_set_digest", "error")
+    __slots__ = ("request_id", "verdict", "tests", "first_failure", "compile_log", "timings", "passed", "total", "message", "test_set_digest", "error", "compile_usage")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     TESTS_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +230,7 @@ class GradeResponse(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TEST_SET_DIGEST_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_USAGE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     verdict: Verdict
     tests: _containers.RepeatedCompositeFieldContainer[TestResult]
@@ -241,7 +242,8 @@ class GradeResponse(_message.Message):
     message: str
     test_set_digest: str
     error: RequestError
-    def __init__(self, request_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., first_failure: _Optional[_Union[FailureExcerpt, _Mapping]] = ..., compile_log: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., passed: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ..., test_set_digest: _Optional[str] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ...) -> None: ...
+    compile_usage: Usage
+    def __init__(self, request_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., first_failure: _Optional[_Union[FailureExcerpt, _Mapping]] = ..., compile_log: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., passed: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ..., test_set_digest: _Optional[str] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ..., compile_usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
 
 class RequestError(_message.Message):
     __slots__ = ("code", "message")
@@ -266,7 +268,7 @@ class ExecuteRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[str] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
-    __slots__ = ("request_id", "verdict", "stdout", "stderr", "exit", "usage", "compile_log", "message", "timings")
+    __slots__ = ("request_id", "verdict", "stdout", "stderr", "exit", "usage", "compile_log", "message", "timings", "compile_usage")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     STDOUT_FIELD_NUMBER: _ClassVar[int]
@@ -276,6 +278,7 @@ class ExecuteResponse(_message.Message):
     COMPILE_LOG_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_USAGE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     verdict: Verdict
     stdout: bytes
@@ -285,7 +288,8 @@ class ExecuteResponse(_message.Message):
     compile_log: str
     message: str
     timings: Timings
-    def __init__(self, request_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit: _Optional[_Union[ExitStatus, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., compile_log: _Optional[str] = ..., message: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    compile_usage: Usage
+    def __init__(self, request_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit: _Optional[_Union[ExitStatus, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., compile_log: _Optional[str] = ..., message: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., compile_usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
 
 class PutTestSetRequest(_message.Message):
     __slots__ = ("test_set",)
@@ -330,7 +334,7 @@ class Language(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., compile_command: _Optional[str] = ..., run_command: _Optional[str] = ..., source_file: _Optional[str] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("languages", "default_limits", "max_limits", "capacity", "max_queue", "max_source_bytes", "version", "in_flight")
+    __slots__ = ("languages", "default_limits", "max_limits", "capacity", "max_queue", "max_source_bytes", "version", "in_flight", "isolation")
     LANGUAGES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
     MAX_LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +343,7 @@ class InfoResponse(_message.Message):
     MAX_SOURCE_BYTES_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    ISOLATION_FIELD_NUMBER: _ClassVar[int]
     languages: _containers.RepeatedCompositeFieldContainer[Language]
     default_limits: Limits
     max_limits: Limits
@@ -347,4 +352,5 @@ class InfoResponse(_message.Message):
     max_source_bytes: int
     version: str
     in_flight: int
-    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., capacity: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_source_bytes: _Optional[int] = ..., version: _Optional[str] = ..., in_flight: _Optional[int] = ...) -> None: ...
+    isolation: str
+    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., capacity: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_source_bytes: _Optional[int] = ..., version: _Optional[str] = ..., in_flight: _Optional[int] = ..., isolation: _Optional[str] = ...) -> None: ...
