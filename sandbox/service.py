@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,13 +13,17 @@ import grpc
 
 from sandbox.digest import is_digest
 from sandbox.info import build_info
+from sandbox.settings import positive_from_env
 from sandbox.streaming import stream_answers
-from sandbox.testsets import TestSetStore
+from sandbox.testsets import TestSetStore, client_identity
 from sandbox.v1 import sandbox_pb2 as pb
 from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
-from workers.judge import CancelToken, Cancelled, InvalidRequest, Judge
+from workers.judge import DEADLINE_MESSAGE, CancelToken, Cancelled, InvalidRequest, Judge
 
 log = logging.getLogger("sandbox.service")
+
+DEFAULT_MAX_GRADE_S = 600.0
+MAX_GRADE_ENV = "SANDBOX_MAX_GRADE_S"
 
 
 def available_cpus() -> int:
@@ -41,20 +47,66 @@ class RequestRejected(Exception):
         self.message = message
 
 
+def _cap_reached(reached: threading.Event, token: CancelToken) -> None:
+    reached.set()
+    token.cancel()
+
+
+BACKSTOP_S = 60.0  # beyond the cap: a step the judge cannot cut short (an interaction)
+
+
+class GradeTimeCap:
+    """Bounds one grading's wall time (tests × up to 180 s each otherwise). The judge stops
+    at `deadline`: tests that would start after it are SKIPPED (the ones done keep their
+    results) and each test's wall clock is cut to the time left. Should a step still run
+    BACKSTOP_S later, the grading's jails are killed and the answer is TLE saying so."""
+
+    def __init__(self, seconds: float, token: CancelToken) -> None:
+        self.seconds = seconds
+        self.token = token
+        self.started = time.monotonic()
+        self.deadline = self.started + seconds
+        self._reached = threading.Event()
+        # A plain function, not a bound method: the timer must not refer back to this object
+        # (a reference cycle would keep the grading's jails' token until a full GC pass).
+        self._timer = threading.Timer(seconds + BACKSTOP_S, _cap_reached, (self._reached, token))
+        self._timer.daemon = True
+        self._timer.start()
+
+    @property
+    def reached(self) -> bool:
+        return self._reached.is_set()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+    def answer(self, request: pb.GradeRequest, tests: pb.TestSet) -> pb.GradeResponse:
+        elapsed = time.monotonic() - self.started
+        return pb.GradeResponse(
+            request_id=request.request_id, verdict=pb.TLE, total=len(tests.tests),
+            message=(f"the grading was stopped after {elapsed:.1f} s: this server caps a "
+                     f"request's total grading time at {self.seconds:g} s ({MAX_GRADE_ENV}); "
+                     "the tests not finished by then were not run"),
+            timings=pb.Timings(total_s=elapsed))
+
+
 class SandboxCore:
     """Everything but transport: the judge, the test-set store, test resolution.
 
     The embedded sandbox calls it directly; the gRPC service wraps it.
     """
 
-    def __init__(self, judge: Judge | None = None, store: TestSetStore | None = None) -> None:
+    def __init__(self, judge: Judge | None = None, store: TestSetStore | None = None,
+                 max_grade_s: float | None = None) -> None:
         self.judge = judge or Judge()
-        self.store = store or TestSetStore()
+        self.store = store if store is not None else TestSetStore()
+        self.max_grade_s = (positive_from_env(MAX_GRADE_ENV, DEFAULT_MAX_GRADE_S, float)
+                            if max_grade_s is None else max_grade_s)
 
-    def tests_for(self, request: pb.GradeRequest) -> tuple[pb.TestSet, str]:
+    def tests_for(self, request: pb.GradeRequest, client: str = "") -> tuple[pb.TestSet, str]:
         which = request.WhichOneof("tests")
         if which == "test_set":
-            return request.test_set, self.store.put(request.test_set)
+            return request.test_set, self.store.put(request.test_set, client)
         if which == "test_set_digest":
             digest = request.test_set_digest
             if not is_digest(digest):
@@ -68,12 +120,24 @@ class SandboxCore:
         raise RequestRejected(grpc.StatusCode.INVALID_ARGUMENT,
                               "the request has no tests: set test_set or test_set_digest")
 
-    def grade(self, request: pb.GradeRequest, cancel: CancelToken | None = None) -> pb.GradeResponse:
-        tests, digest = self.tests_for(request)
+    def grade(self, request: pb.GradeRequest, cancel: CancelToken | None = None,
+              client: str = "") -> pb.GradeResponse:
+        """Grades within max_grade_s; `client` is who pays for an inline test set's storage."""
+        tests, digest = self.tests_for(request, client)
+        cap = GradeTimeCap(self.max_grade_s, cancel or CancelToken())
         try:
-            response = self.judge.grade(request, tests, cancel)
+            response = self.judge.grade(request, tests, cap.token, deadline=cap.deadline)
         except InvalidRequest as exc:
             raise RequestRejected(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        except Cancelled:
+            if not cap.reached:
+                raise
+        finally:
+            cap.stop()
+        if cap.reached:  # also when it fired during the last test: its result is not its own
+            response = cap.answer(request, tests)
+        elif response.message.endswith(DEADLINE_MESSAGE):
+            response.message += f" ({self.max_grade_s:g} s, {MAX_GRADE_ENV})"
         response.test_set_digest = digest
         return response
 
@@ -135,38 +199,49 @@ class SandboxService(pb_grpc.SandboxServicer):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     @staticmethod
-    async def _abort(context, exc: RequestRejected):
+    def _reject(context, exc: RequestRejected) -> None:
+        """Sets the call's status instead of context.abort(): abort raises, and grpc keeps
+        that exception in a reference cycle with the handler's frames, so the request (all of
+        it, however big) would live until the garbage collector's next full pass."""
         if exc.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
             context.set_trailing_metadata((("retry-after-ms", "500"),))
-        await context.abort(exc.code, exc.message)
+        context.set_code(exc.code)
+        context.set_details(exc.message)
 
     async def _unary(self, func, request, context):
         try:
             return await self._run(func, request, context)
         except RequestRejected as exc:
-            await self._abort(context, exc)
+            self._reject(context, exc)
         except Exception as exc:  # noqa: BLE001 - never crash the server on one request
             log.exception("internal error")
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {exc}")
+            self._reject(context, RequestRejected(grpc.StatusCode.INTERNAL, f"internal error: {exc}"))
+        return None
 
     # ------------------------------------------------------------ RPCs
     async def Grade(self, request, context):
-        return await self._unary(self.core.grade, request, context)
+        grade = functools.partial(self.core.grade, client=client_identity(context.peer()))
+        return await self._unary(grade, request, context)
 
     async def Execute(self, request, context):
         return await self._unary(self.core.execute, request, context)
 
     async def GradeStream(self, request_iterator, context):
+        grade_one = functools.partial(self.core.grade, client=client_identity(context.peer()))
+
         async def grade(request: pb.GradeRequest) -> pb.GradeResponse:
-            return await self._run(self.core.grade, request, context)
+            return await self._run(grade_one, request, context)
 
         async for answer in stream_answers(request_iterator, grade, RequestRejected):
             yield answer
 
     async def PutTestSet(self, request, context):
         if not request.test_set.tests:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the test set is empty")
-        return pb.PutTestSetResponse(digest=self.core.store.put(request.test_set))
+            self._reject(context, RequestRejected(grpc.StatusCode.INVALID_ARGUMENT,
+                                                  "the test set is empty"))
+            return None
+        client = client_identity(context.peer())
+        return pb.PutTestSetResponse(digest=self.core.store.put(request.test_set, client))
 
     async def HasTestSet(self, request, context):
         return pb.HasTestSetResponse(present=request.digest in self.core.store)

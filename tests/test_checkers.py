@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.problem import Problem
 from sandbox.v1 import sandbox_pb2 as pb
-from workers.special_judges import helper_digest
+from workers.special_judges import BinaryCache, helper_digest
 
 # "Print any divisor d of n with 1 < d < n" (n is composite): many answers are right.
 DIVISOR_TESTS = [{"input": "12\n", "output": "2\n"}, {"input": "35\n", "output": "5\n"},
@@ -184,3 +184,18 @@ def test_checker_through_grpc(client):
     problem = divisor_problem({"language": "cpp", "source": CPP_CHECKER})
     assert client.grade(problem.grade_request(LARGEST_DIVISOR, "python")).verdict == pb.AC
     assert client.grade(problem.grade_request(NOT_A_DIVISOR, "python")).verdict == pb.WA
+
+
+def test_binary_cache_is_bounded_in_bytes_too():
+    """256 entries of checkers the client wrote: a 200 MB static array is one line of C++, so
+    the entry cap alone let 4 such checkers hold 800 MiB."""
+    cache = BinaryCache(entries=256, max_bytes=3 << 20)
+    assert BinaryCache.DEFAULT_MAX_BYTES == 256 << 20
+    for i in range(4):
+        cache.put(f"k{i}", bytes([i]) * (1 << 20))
+    assert cache.total_bytes <= 3 << 20 and len(cache) == 3
+    assert cache.get("k0") is None and cache.get("k3") is not None  # least recently used goes
+    cache.put("huge", b"x" * (4 << 20))  # bigger than the cache: used, never kept
+    assert cache.get("huge") is None and len(cache) == 3
+    cache.put("k3", b"y" * 10)  # a key put again is counted once
+    assert cache.total_bytes == 2 * (1 << 20) + 10

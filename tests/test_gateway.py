@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from conftest import REPO, grade_request
+from conftest import CRASH_MARKER, REPO, SE_MARKER, PoisonJudge, ServerThread, grade_request
 from sandbox.client import SandboxClient
+from sandbox.service import SandboxCore
 from sandbox.v1 import sandbox_pb2 as pb
 
 SANDBOX = str(REPO / ".venv" / "bin" / "sandbox")
@@ -61,6 +62,81 @@ def stack(tmp_path):
         client.close()
         _stop(gateway)
         _stop(worker)
+
+
+def _wait_for_capacity(client: SandboxClient, capacity: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if client.info().capacity >= capacity:
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"the gateway never saw {capacity} worker slots")
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return reply.read().decode()
+
+
+def _metric(text: str, name: str) -> float:
+    """Sum of a counter's samples (0 when it has none yet)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith((name + "{", name + " ")))
+
+
+@pytest.fixture
+def poison_fleet(tmp_path):
+    """A gateway process in front of two real servers (in this process) whose judge fails on a
+    marked source (conftest.PoisonJudge): SE for SE_MARKER, INTERNAL for CRASH_MARKER."""
+    workers_dir = tmp_path / "sockets"
+    workers_dir.mkdir()
+    port, metrics_port = _free_port(), _free_port()
+    gateway = _spawn("gateway", "--address", f"127.0.0.1:{port}", "--workers-dir", str(workers_dir),
+                     "--metrics", f"127.0.0.1:{metrics_port}", "--grace", "5")
+    workers = [ServerThread(f"unix:{workers_dir}/w{i}.sock", core=SandboxCore(PoisonJudge()),
+                            capacity=1) for i in (1, 2)]
+    client = SandboxClient(f"127.0.0.1:{port}", timeout=60)
+    try:
+        _wait_for_capacity(client, 2)
+        yield workers, client, metrics_port
+    finally:
+        client.close()
+        _stop(gateway)
+        for worker in workers:
+            worker.stop()
+
+
+def _runs(workers) -> list[int]:
+    return [worker.server.core.judge.poisoned for worker in workers]
+
+
+def test_a_request_that_gets_se_on_two_workers_is_answered_se(poison_fleet):
+    workers, client, metrics_port = poison_fleet
+    reply = client.grade(grade_request(f"print(1)\n{SE_MARKER}\n", [("1", "1")]))
+    assert reply.verdict == pb.SE and "marked source" in reply.message
+    assert _runs(workers) == [1, 1]  # once on each worker, not MAX_ATTEMPTS times
+    text = _metrics(metrics_port)
+    assert _metric(text, "sandbox_gateway_poisoned_requests_total") == 1.0
+    assert _metric(text, "sandbox_gateway_worker_failures_total") == 0.0
+    assert client.grade(grade_request("print(input())", [("1", "1")])).verdict == pb.AC
+
+
+def test_a_request_that_fails_two_workers_is_answered_se_not_retried(poison_fleet):
+    """The judge crashes on the request (the worker answers INTERNAL, as for a worker that
+    died): the first worker is marked failed, the second is not, and no third run happens."""
+    workers, client, metrics_port = poison_fleet
+    reply = client.grade(grade_request(f"print(1)\n{CRASH_MARKER}\n", [("1", "1"), ("2", "2")]))
+    assert reply.verdict == pb.SE and reply.total == 2
+    assert "failed on 2 workers" in reply.message and "INTERNAL" in reply.message
+    assert _runs(workers) == [1, 1]
+    text = _metrics(metrics_port)
+    assert _metric(text, "sandbox_gateway_worker_failures_total") == 1.0
+    assert _metric(text, "sandbox_gateway_poisoned_requests_total") == 1.0
+    _wait_for_capacity(client, 2)  # the failed worker passes its next health check
+    assert client.grade(grade_request("print(input())", [("1", "1")])).verdict == pb.AC
 
 
 def test_sigterm_drains_in_flight_requests(stack):
@@ -117,3 +193,37 @@ def test_binding_beyond_loopback_warns(tmp_path):
         assert b"beyond loopback" in err and b"TLS" in err, err
     finally:
         _stop(gateway)
+
+
+def _rss(pid: int) -> int:
+    """The process's resident memory in bytes, read from outside it."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_test_sets_held_by_the_gateway_do_not_keep_their_requests(stack):
+    """Gradings with an inline test set and a 16 MiB request_id, graded or rejected: neither the
+    gateway's store nor the worker's may keep the request around the set (20 calls: 320 MiB)."""
+    gateway, worker, client, _ = stack
+    mib = 1 << 20
+
+    def send(i: int) -> None:
+        language = "python" if i % 2 else "no-such-language"
+        request = grade_request("print(1)", [(f"{i}", "1"), ("", "1")], language=language)
+        request.request_id = "x" * (16 * mib)
+        try:
+            assert client._stub.Grade(request, timeout=60).verdict == pb.AC
+        except grpc.RpcError as exc:
+            assert language != "python" and exc.code() == grpc.StatusCode.INVALID_ARGUMENT, exc
+
+    for i in range(-2, 0):  # warm up gRPC's and the allocator's buffers
+        send(i)
+    before = {process.pid: _rss(process.pid) for process in (gateway, worker)}
+    for i in range(20):
+        send(i)
+    for name, process in (("gateway", gateway), ("worker", worker)):
+        grown = _rss(process.pid) - before[process.pid]
+        assert grown < 128 * mib, f"the {name} grew by {grown / mib:.0f} MiB and kept it"

@@ -326,6 +326,78 @@ def test_client_reuploads_a_test_set_the_server_lost(socket_dir, judge):
         small.stop()
 
 
+
+def test_store_keeps_a_copy_not_the_request_it_came_in():
+    """A test set inside a request is a sub-message: storing it as is keeps the whole request
+    (e.g. a 100 MiB request_id) alive as long as the set is stored."""
+    store = TestSetStore()
+    request = pb.GradeRequest(request_id="r" * 1000, test_set=make_tests([("1", "1")]))
+    digest = store.put(request.test_set)
+    request.test_set.tests[0].input = b"changed after the put"
+    stored = store.get(digest)
+    assert stored.tests[0].input == b"1"  # its own message, not a view into the request
+    assert digest_of(stored) == digest
+
+
+def test_store_counts_what_a_test_set_costs_in_memory():
+    """An empty test is 2 bytes on the wire and ~75 in memory: a cap on wire bytes holds ~30×
+    the memory it allows."""
+    cap = 1 << 20
+    store = TestSetStore(max_bytes=cap)
+    digests = []
+    for i in range(40):
+        tests = make_tests([(str(i), "")] + [("", "")] * 2000)  # ~4 KB on the wire, ~150 KB held
+        assert tests.ByteSize() < 5000
+        digests.append(store.put(tests))
+    kept = sum(digest in store for digest in digests)
+    assert kept <= 8, f"{kept} sets of 2001 tests (~150 KB each in memory) kept under a 1 MiB cap"
+    assert store.total_bytes <= cap
+
+
+def test_one_client_flooding_the_store_evicts_its_own_sets_first():
+    store = TestSetStore(max_bytes=400 << 10)
+    kept = [store.put(unique_tests(), owner="ipv4:10.0.0.1") for _ in range(3)]
+    flood = [store.put(make_tests([(uuid.uuid4().hex * 300, "")]), owner="ipv4:10.0.0.2")
+             for _ in range(200)]  # ~10 KB each: 5× the cap
+    assert all(digest in store for digest in kept)
+    assert flood[-1] in store and flood[0] not in store
+    assert store.total_bytes <= store.max_bytes
+    # The flooder is now the one over its share; the other client still stores new sets.
+    assert store.put(unique_tests(), owner="ipv4:10.0.0.1") in store
+
+
+def test_the_heaviest_client_pays_for_room_even_with_one_huge_set():
+    store = TestSetStore(max_bytes=200 << 10)
+    small = store.put(unique_tests(), owner="ipv4:10.0.0.1")
+    huge = store.put(make_tests([(uuid.uuid4().hex * 8000, "")]), owner="ipv4:10.0.0.2")
+    assert small in store and huge in store  # over the cap by that one set, not emptied for it
+    later = store.put(unique_tests(), owner="ipv4:10.0.0.1")
+    assert huge not in store and small in store and later in store
+    assert store.total_bytes <= store.max_bytes
+
+
+def test_a_flooding_client_cannot_evict_another_clients_test_set(socket_dir, judge):
+    """Two real clients of one server (one over TCP loopback, one over a unix socket: two
+    addresses, so two clients): the flood pushes out only the flooder's own sets."""
+    core = SandboxCore(judge, TestSetStore(max_bytes=1 << 20))
+    local = ServerThread(f"unix:{socket_dir}/fair.sock", core=core, capacity=1)
+    tcp = ServerThread("127.0.0.1:0", core=core, capacity=1)
+    try:
+        with SandboxClient(tcp.address, timeout=60) as victim, \
+                SandboxClient(local.address, timeout=60) as flooder:
+            tests = unique_tests(3)
+            digest = victim.put_test_set(tests)
+            for _ in range(60):  # ~100 KB each: 6× the cap
+                flooder.put_test_set(make_tests([(uuid.uuid4().hex * 3000, "")]))
+            assert victim.has_test_set(digest), "the flood evicted another client's test set"
+            request = pb.GradeRequest(language="python", source=ECHO, test_set_digest=digest)
+            assert victim._stub.Grade(request, timeout=60).verdict == pb.AC
+            assert core.store.total_bytes <= core.store.max_bytes
+    finally:
+        tcp.stop()
+        local.stop()
+
+
 # ---------------------------------------------------------------- Info
 
 def test_info(client, server):
@@ -644,6 +716,37 @@ def test_resource_exhausted_when_queue_full(socket_dir, judge):
         small.stop()
 
 
+
+def test_total_grading_time_is_capped(socket_dir, judge):
+    """Each test may take its wall limit (up to 180 s): a request's tests together are capped
+    (here 2 s); tests done keep their results, the rest is not run, and the answer says why."""
+    capped = ServerThread(f"unix:{socket_dir}/capped.sock",
+                          core=SandboxCore(judge, max_grade_s=2.0), capacity=1)
+    try:
+        with SandboxClient(capped.address, timeout=60) as c:
+            c.wait_ready(10)
+            baseline = jail_processes()
+            slow = "import time\ntime.sleep(0.8)\n" + DOUBLE
+            request = grade_request(slow, [("1", "2")] * 10, time_limit=2)  # 10 × 0.8 s
+            request.request_id = "capped"
+            started = time.monotonic()
+            response = c.grade(request)
+            elapsed = time.monotonic() - started
+            assert response.verdict == pb.TLE, response
+            assert response.request_id == "capped" and response.total == 10
+            assert "total grading time" in response.message and "2 s" in response.message
+            verdicts = [t.verdict for t in response.tests]
+            assert len(verdicts) == 10 and pb.AC in verdicts and verdicts[-1] == pb.SKIPPED, verdicts
+            assert response.passed == verdicts.count(pb.AC) >= 1
+            assert response.test_set_digest == digest_of(request.test_set)
+            assert elapsed < 4.5, f"answered after {elapsed:.1f} s with a 2 s cap"
+            assert not wait_jails_gone(baseline, 10)
+            # Under the cap nothing changes, and the slot is free again.
+            assert c.grade(grade_request(DOUBLE, DOUBLE_TESTS)).verdict == pb.AC
+    finally:
+        capped.stop()
+
+
 # ---------------------------------------------------------------- health, reflection
 
 def test_health_serving(server):
@@ -726,10 +829,10 @@ class CountingCore(SandboxCore):
         self.graded = 0
         self._count_lock = threading.Lock()
 
-    def grade(self, request, cancel=None):
+    def grade(self, request, cancel=None, **kwargs):
         with self._count_lock:
             self.graded += 1
-        return super().grade(request, cancel)
+        return super().grade(request, cancel, **kwargs)
 
 
 def test_client_with_several_addresses_round_robin(judge):

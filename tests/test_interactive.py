@@ -146,3 +146,45 @@ def test_interactive_through_grpc(client):
     hangs = client.grade(problem.grade_request(HANGS, "python"))
     assert hangs.verdict == pb.TLE, hangs
     assert hangs.tests[0].usage.wall_time_s <= WALL_CAP_S + 2.0
+
+
+# Closes its input, then sends a query: the interactor's answer meets a closed pipe.
+CLOSES_STDIN_PY = ("import os, sys\nn, k = map(int, input().split())\nos.close(0)\n"
+                   "print('?', 1, flush=True)\nimport time\ntime.sleep(0.5)\n")
+CLOSES_STDIN_CPP = r"""
+#include <cstdio>
+#include <unistd.h>
+int main() { long long n, k; if (scanf("%lld %lld", &n, &k) != 2) return 1; close(0);
+  printf("? 2\n"); fflush(stdout); usleep(500000); }
+"""
+# The same interactor in C++: SIGPIPE kills it when it writes to the closed pipe.
+INTERACTOR_CPP = r"""
+#include <cstdio>
+int main(int argc, char **argv) {
+  long long n, secret, k; FILE *in = fopen(argv[1], "r");
+  if (fscanf(in, "%lld %lld %lld", &n, &secret, &k) != 3) return 3;
+  printf("%lld %lld\n", n, k); fflush(stdout);
+  char q[8]; long long x;
+  while (scanf("%7s %lld", q, &x) == 2) {
+    if (x == secret) { printf("=\n"); fflush(stdout); return 0; }
+    for (int i = 0; i < 100000; i++) printf(x > secret ? "<\n" : ">\n");
+    fflush(stdout);
+  }
+  return 1;
+}
+"""
+
+
+@pytest.mark.parametrize("interactor_language, interactor", [("python", INTERACTOR),
+                                                             ("cpp", INTERACTOR_CPP)])
+@pytest.mark.parametrize("language, source", [("python", CLOSES_STDIN_PY), ("cpp", CLOSES_STDIN_CPP)])
+def test_a_program_that_closes_its_input_is_wrong_answer_not_sandbox_error(
+        judge, interactor_language, interactor, language, source):
+    problem = guess_problem()
+    problem.interactor = {"language": interactor_language, "source": interactor}
+    request = problem.grade_request(source, language, stop_on_first_failure=False)
+    request.test_set.tests[0].input = b"1000 500 10\n"
+    response = judge.grade(request, request.test_set)
+    verdicts = {t.verdict for t in response.tests} - {pb.AC}
+    assert verdicts and pb.SE not in verdicts, response
+    assert response.verdict in (pb.WA, pb.RE), response

@@ -129,17 +129,33 @@ def test_a_failing_run_near_the_limit_is_mle():
     assert classify_run(raw(exit_code=1, maxrss_kb=9215), ten)[0] == pb.RE
 
 
-@pytest.mark.parametrize("marker", [b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory",
-                                    b"out of memory"])
-def test_an_allocation_failure_is_mle(marker):
-    assert classify_run(raw(exit_code=1, stderr=b"x" * 10 + marker), LIMITS)[0] == pb.MLE
-    assert classify_run(raw(exit_code=0, stderr=marker), LIMITS) is None  # only when it failed
+TRACEBACK = b"Traceback (most recent call last):\n  File \"main.py\", line 1\n"
+
+
+@pytest.mark.parametrize("stderr, sig", [
+    (TRACEBACK + b"MemoryError\n", 0),
+    (TRACEBACK + b"MemoryError: cannot allocate\n", 0),
+    (b"terminate called after throwing an instance of 'std::bad_alloc'\n", signal.SIGABRT)])
+def test_an_allocation_failure_is_mle(stderr, sig):
+    failed = raw(exit_code=0 if sig else 1, signal=sig, stderr=b"x" * 10 + stderr)
+    assert classify_run(failed, LIMITS)[0] == pb.MLE
+    assert classify_run(raw(exit_code=0, stderr=stderr), LIMITS) is None  # only when it failed
+
+
+@pytest.mark.parametrize("stderr, sig", [
+    (b"MemoryError\n", 0),                                   # printed, then exit 1
+    (TRACEBACK + b"MemoryError\nValueError: later\n", 0),      # not what ended it
+    (b"Cannot allocate memory\n", 0), (b"out of memory\n", 0),
+    (b"std::bad_alloc\n", 0)])                              # printed; not an abort
+def test_printing_the_words_is_not_mle(stderr, sig):
+    assert classify_run(raw(exit_code=1, signal=sig, stderr=stderr), LIMITS) == (pb.RE, "exit code 1")
 
 
 def test_only_the_stderr_tail_is_searched():
-    buried = b"MemoryError" + b"x" * (4097 - len(b"MemoryError"))  # its first byte is 4097 back
+    buried = TRACEBACK + b"x" * 4097 + b"\nMemoryError\n"  # the traceback header is 4097+ back
     assert classify_run(raw(exit_code=1, stderr=buried), LIMITS) == (pb.RE, "exit code 1")
-    assert classify_run(raw(exit_code=1, stderr=b"MemoryError" + b"x" * 4085), LIMITS)[0] == pb.MLE
+    near = b"x" * 4000 + TRACEBACK + b"MemoryError\n"
+    assert classify_run(raw(exit_code=1, stderr=near), LIMITS)[0] == pb.MLE
 
 
 def test_runtime_errors_name_their_cause():

@@ -28,7 +28,7 @@ from conftest import REPO, ServerThread, execute_request, grade_request, needs_c
 from sandbox.service import SandboxCore
 from sandbox.v1 import sandbox_pb2 as pb
 from workers import cgroups
-from workers.jail import FALLBACK_TMPFS_BYTES, JAIL_UID
+from workers.jail import FALLBACK_TMPFS_BYTES, JAIL_UID, is_jail_host_uid
 from workers.judge import Judge
 from workers.limits import EXTRA_THREADS
 
@@ -1390,7 +1390,7 @@ def _jail_pss_kib() -> int:
         try:
             with open(f"/proc/{entry}/status") as fh:
                 uid = next(line for line in fh if line.startswith("Uid:")).split()[1]
-            if int(uid) != JAIL_UID:
+            if not is_jail_host_uid(int(uid)):
                 continue
             with open(f"/proc/{entry}/smaps_rollup") as fh:
                 total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
@@ -1689,3 +1689,156 @@ def test_compile_cpu_counts_every_compiler_process(any_judge, monkeypatch):
     assert "CPU time limit of 1 s" in response.message, response.message
     assert response.compile_usage.cpu_time_s >= 1.0, response.compile_usage
     assert elapsed < 10, f"the compile ran {elapsed:.1f} s under a 1 s CPU limit"
+
+
+# ---------------------------------------------------------------- no submission forces an SE
+
+
+def test_deeply_chained_expression_is_ce_not_se(judge):
+    source = "x = " + "+".join(["1"] * 5000) + "\nprint(x)\n"
+    request = grade_request(source, [("", "5000")])
+    started = time.monotonic()
+    response = judge.grade(request, request.test_set)
+    assert response.verdict == pb.CE, response.message
+    assert "RecursionError" in response.compile_log
+    assert time.monotonic() - started < 10
+
+
+AGENT_TAMPERING = """
+import os, resource
+results = []
+for name, call in [
+        ("prlimit AS", lambda: resource.prlimit(1, resource.RLIMIT_AS, (1 << 20, 1 << 20))),
+        ("prlimit NOFILE", lambda: resource.prlimit(1, resource.RLIMIT_NOFILE, (3, 3))),
+        ("setpriority pid 1", lambda: os.setpriority(os.PRIO_PROCESS, 1, 19)),
+        ("setpriority user", lambda: os.setpriority(os.PRIO_USER, 0, 19)),
+        ("setpriority group", lambda: os.setpriority(os.PRIO_PGRP, 0, 19)),
+        ("sched_setaffinity 1", lambda: os.sched_setaffinity(1, {0})),
+        ("kill 1", lambda: os.kill(1, 15))]:
+    try:
+        call()
+        results.append("LEAK:" + name)
+    except PermissionError:
+        results.append("denied")
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # its own limits: still allowed
+os.setpriority(os.PRIO_PROCESS, 0, 5)
+print(" ".join(results))
+"""
+
+
+def test_a_test_cannot_reach_the_agent(judge):
+    request = grade_request(AGENT_TAMPERING, [("", " ".join(["denied"] * 7))] * 3)
+    request.stop_on_first_failure = False
+    response = judge.grade(request, request.test_set)
+    assert response.verdict == pb.AC and response.passed == 3, (
+        response.message, response.first_failure.stdout, response.first_failure.stderr[-500:])
+
+
+def _file_io_request(source: str, tests, **limits) -> pb.GradeRequest:
+    request = grade_request(source, tests, **limits)
+    request.file_io.input_name, request.file_io.output_name = "input.txt", "output.txt"
+    request.stop_on_first_failure = False
+    return request
+
+
+def test_file_io_output_that_is_a_fifo_or_a_link_is_read_as_nothing_without_blocking(judge):
+    source = """
+import os, sys
+n = int(open("input.txt").read())
+if n == 1:
+    os.mkfifo("output.txt")
+elif n == 2:
+    os.symlink("main.py", "output.txt")
+elif n == 3:
+    os.mkdir("output.txt")
+else:
+    open("output.txt", "w").write(str(2 * n))
+"""
+    request = _file_io_request(source, [("1", "2"), ("2", "4"), ("3", "6"), ("4", "8")],
+                               time_limit=1.0)
+    started = time.monotonic()
+    response = judge.grade(request, request.test_set)
+    assert time.monotonic() - started < 15, "the agent blocked on the program's output file"
+    assert [t.verdict for t in response.tests] == [pb.WA, pb.WA, pb.WA, pb.AC], response
+
+
+def test_file_io_input_replaced_by_a_directory_or_a_link_is_rewritten(judge):
+    source = """
+import os, shutil
+n = int(open("input.txt").read())
+open("output.txt", "w").write(str(2 * n))
+os.remove("input.txt")
+if n == 1:
+    os.mkdir("input.txt"); os.chmod("input.txt", 0)
+else:
+    os.symlink("/tmp/elsewhere", "input.txt")
+"""
+    request = _file_io_request(source, [("1", "2"), ("2", "4"), ("3", "6")])
+    response = judge.grade(request, request.test_set)
+    assert response.verdict == pb.AC and response.passed == 3, (response.message,
+                                                                 response.first_failure.stderr)
+
+
+@pytest.mark.parametrize("names", [("main.py", "out.txt"), ("in.txt", "main"), ("a/b", "out"),
+                                   (".hidden", "out"), ("x" * 65, "out"), ("in\x00", "out"),
+                                   ("same.txt", "same.txt"), ("in put", "out")])
+def test_file_io_names_are_validated(judge, names):
+    from workers.judge import InvalidRequest
+    request = grade_request("print(1)", [("", "1")])
+    request.file_io.input_name, request.file_io.output_name = names
+    with pytest.raises(InvalidRequest, match="file_io"):
+        judge.grade(request, request.test_set)
+
+
+def test_printing_memoryerror_is_not_mle(judge):
+    request = grade_request("import sys\nsys.stderr.write('MemoryError\\n')\nsys.exit(1)\n",
+                            [("", "")])
+    response = judge.grade(request, request.test_set)
+    assert response.verdict == pb.RE, response.message
+
+
+def test_an_agent_failure_is_answered_and_the_jail_keeps_serving(judge):
+    """A request the agent cannot carry out gets an error answer, not a dead jail."""
+    from workers.jail import Jail, JailError
+    from workers.limits import RunLimits
+    language = judge.language("python")
+    with Jail(language) as jail:
+        with pytest.raises(JailError, match="agent"):
+            jail.write_file("no/such/dir/file", b"x")
+        jail.write_file("ok.txt", b"fine")
+        assert jail.read_file("ok.txt") == b"fine"
+        raw = jail.run(RunLimits(time_limit_s=1), argv=["/bin/cat", "/work/ok.txt"])
+        assert raw.exit_code == 0 and raw.stdout == b"fine"
+
+
+def test_jails_do_not_share_per_user_kernel_quotas(judge):
+    """Each running jail has a host uid of its own: one filling its pipe-buffer quota does
+    not shrink another's pipes (the kernel counts pipe buffers per host user)."""
+    if os.geteuid() != 0:
+        pytest.skip("jails get their own host uids only when the server runs as root")
+    hog = """
+import fcntl, os, time
+pipes = []
+try:
+    while True:
+        r, w = os.pipe()
+        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+        pipes.append((r, w))
+except OSError:
+    pass
+pipes += [os.pipe() for _ in range(40)]  # past the user's soft quota
+print(len(pipes), flush=True)
+time.sleep(2.5)
+"""
+    probe = "import fcntl, os, time\ntime.sleep(1.0)\nr, w = os.pipe()\nprint(fcntl.fcntl(w, 1032))\n"
+    results = {}
+    threads = [threading.Thread(target=lambda: results.__setitem__(
+        "hog", execute(judge, hog, time_limit=3.0, max_open_files=512))),
+               threading.Thread(target=lambda: results.__setitem__(
+        "probe", execute(judge, probe, time_limit=3.0)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results["probe"].verdict == pb.AC, describe(results["probe"])
+    assert results["probe"].stdout == b"65536\n", describe(results["probe"])

@@ -13,9 +13,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import grade_request
-from sandbox.client import SandboxClient
+from conftest import grade_request, make_tests
+from sandbox.client import SandboxClient, channel_target
 from sandbox.v1 import sandbox_pb2 as pb
+from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
 
 REPO = Path(__file__).resolve().parent.parent
 SANDBOX = REPO / ".venv" / "bin" / "sandbox"
@@ -236,5 +237,179 @@ def test_serve_on_an_unusable_address_is_a_one_line_error(tmp_path):
     process = _start_serve(f"unix:{tmp_path}/no/such/dir/s.sock")
     try:
         _assert_refused_to_start(process, "an unusable address")
+    finally:
+        _stop(process)
+
+
+# ---------------------------------------------------------------- memory a client can make it hold
+
+MIB = 1 << 20
+
+
+def _rss(pid: int) -> int:
+    """The process's resident memory in bytes, read from outside it."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def _start_serve_env(address: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen([str(SANDBOX), "serve", "--address", address, "--capacity", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+                            env={**os.environ, **env})
+
+
+def _rejected_grade(request_id: str, tests: pb.TestSet) -> pb.GradeRequest:
+    """Answered INVALID_ARGUMENT without running anything (after its test set is stored)."""
+    return pb.GradeRequest(request_id=request_id, language="no-such-language", source="print(1)",
+                           test_set=tests)
+
+
+def test_a_stored_test_set_does_not_keep_its_request_alive(tmp_path):
+    """Each call stores a 2-test set that came with a 16 MiB request_id: the store must hold
+    the set, not the request around it (20 calls held 320 MiB, for good), and a rejected
+    request must not outlive its call either."""
+    address = f"unix:{tmp_path}/s.sock"
+    process = _start_serve_env(address)
+    try:
+        with SandboxClient(address, timeout=60) as client:
+            _wait_until_answers(process, client)
+
+            def send(i: int) -> None:
+                request = _rejected_grade("x" * (16 * MIB), make_tests([(f"{i}", ""), ("", "")]))
+                with pytest.raises(grpc.RpcError) as info:
+                    client._stub.Grade(request, timeout=60)
+                assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+            for i in range(2):  # warm up gRPC's and the allocator's buffers
+                send(-1 - i)
+            before = _rss(process.pid)
+            for i in range(20):
+                send(i)
+            grown = _rss(process.pid) - before
+            assert grown < 128 * MIB, f"the server grew by {grown / MIB:.0f} MiB and kept it"
+    finally:
+        _stop(process)
+
+
+def test_the_test_set_store_cap_counts_memory_not_wire_bytes(tmp_path):
+    """100 sets of 20,000 empty tests: 40 KB each on the wire, ~1.5 MB each in memory. With a
+    32 MiB store the server must not hold 150 MB of them."""
+    address = f"unix:{tmp_path}/s.sock"
+    process = _start_serve_env(address, SANDBOX_TEST_SET_BYTES=str(32 * MIB))
+    try:
+        with SandboxClient(address, timeout=60) as client:
+            _wait_until_answers(process, client)
+            client.put_test_set(make_tests([("warm-up", "")] + [("", "")] * 20_000))
+            before = _rss(process.pid)
+            for i in range(100):
+                tests = make_tests([(f"{i}", "")] + [("", "")] * 20_000)
+                assert tests.ByteSize() < 50_000
+                client.put_test_set(tests)
+            grown = _rss(process.pid) - before
+            assert grown < 80 * MIB, f"a 32 MiB store grew the server by {grown / MIB:.0f} MiB"
+    finally:
+        _stop(process)
+
+
+def _settled(counter, timeout: float = 60.0, quiet: float = 2.0) -> int:
+    """Waits until counter() stops changing for `quiet` seconds; returns its value."""
+    deadline = time.monotonic() + timeout
+    value, since = counter(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = counter()
+        if now != value:
+            value, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return value
+
+
+def test_a_client_that_does_not_read_its_answers_gets_backpressure(tmp_path):
+    """A GradeStream client sends 2,000 requests (200 KiB request_id each, echoed in every
+    answer) and never reads: the server must stop reading instead of queueing 400 MiB of
+    answers, and keep serving everyone else."""
+    address = f"unix:{tmp_path}/s.sock"
+    process = _start_serve_env(address)
+    target, options = channel_target(address)
+    channel = grpc.insecure_channel(target, options=options)
+    try:
+        with SandboxClient(address, timeout=60) as client:
+            _wait_until_answers(process, client)
+            tests = make_tests([("1", "1")])
+            sent = [0]
+
+            def requests():
+                for i in range(2000):
+                    sent[0] += 1
+                    yield _rejected_grade(f"{i}:" + "x" * (200 << 10), tests)
+
+            before = _rss(process.pid)
+            call = pb_grpc.SandboxStub(channel).GradeStream(requests(), timeout=120)
+            taken = _settled(lambda: sent[0])
+            grown = _rss(process.pid) - before
+            started = time.monotonic()
+            client.info()
+            info_s = time.monotonic() - started
+            call.cancel()
+            assert grown < 150 * MIB, f"the server grew by {grown / MIB:.0f} MiB"
+            assert taken < 2000, "the server read every request of a client that reads nothing"
+            assert info_s < 1.0, f"another client's Info took {info_s:.2f} s"
+    finally:
+        channel.close()
+        _stop(process)
+
+
+_SERVE_WITH_SMALL_CHECKER_CACHE = """
+import asyncio, sys
+from sandbox.server import Server, run_until_signal
+from sandbox.service import SandboxCore
+from workers.judge import Judge
+from workers.special_judges import BinaryCache
+
+async def main():
+    judge = Judge()
+    judge.helper_binaries = BinaryCache(max_bytes=int(sys.argv[2]))
+    server = Server(sys.argv[1], capacity=1, core=SandboxCore(judge))
+    await server.start()
+    print("sandbox listening", flush=True)
+    await run_until_signal(server, 5)
+
+asyncio.run(main())
+"""
+# A checker that accepts everything, with a 24 MiB initialized array: its binary is 24 MiB.
+_BIG_CHECKER = """
+static char pad[24 << 20] = {%d};
+int main(int argc, char** argv) { return pad[argc] == 7 ? 3 : 0; }
+"""
+
+
+def test_checker_binaries_held_by_the_server_are_bounded_in_bytes(tmp_path):
+    """5 distinct checkers of 24 MiB each: with a 32 MiB checker cache the server keeps one of
+    them, not all five (120 MiB)."""
+    address = f"unix:{tmp_path}/s.sock"
+    process = subprocess.Popen([sys.executable, "-c", _SERVE_WITH_SMALL_CHECKER_CACHE, address,
+                                str(32 * MIB)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               cwd=REPO)
+
+    def grade_with_checker(client: SandboxClient, tag: int) -> None:
+        checker = pb.Checker(language="cpp", source=_BIG_CHECKER % tag)
+        request = grade_request("print(1)", [("", "1")])
+        request.comparison.CopyFrom(pb.Comparison(mode=pb.Comparison.CHECKER, checker=checker))
+        response = client.grade(request)
+        assert response.verdict == pb.AC, response
+
+    try:
+        with SandboxClient(address, timeout=120) as client:
+            _wait_until_answers(process, client)
+            grade_with_checker(client, 100)  # warm up
+            before = _rss(process.pid)
+            for tag in range(1, 6):
+                grade_with_checker(client, tag)
+            grown = _rss(process.pid) - before
+            assert grown < 64 * MIB, f"5 cached checkers grew the server by {grown / MIB:.0f} MiB"
     finally:
         _stop(process)

@@ -523,6 +523,25 @@ def test_functional_unencodable_result_is_wrong_answer(judge):
     assert "object" in response.message
 
 
+def test_functional_deeply_nested_result_is_wrong_answer(judge):
+    # The host used to raise RecursionError reading a deep result back (INTERNAL for the
+    # whole request). Deep ones are refused in the jail, shallower ones on the host: WA.
+    source = ("def f(n):\n    x = []\n    for _ in range(n):\n        x = [x]\n    return x\n")
+    response = grade(judge, source, [("5000", "[]"), ("600", "[]"), ("3", "[[[[]]]]")],
+                     func_name="f", stop_on_first_failure=False, **FUNCTIONAL)
+    assert_verdict(response, pb.WA)
+    assert verdicts(response) == ["WA", "WA", "AC"]
+    for result in response.tests[:2]:
+        assert "nested" in result.message
+
+
+def test_lcb_output_bytes_are_not_replaced(judge):
+    # errors="replace" read both invalid bytes as U+FFFD: this was AC.
+    source = "import sys\nsys.stdout.buffer.write(b'caf\\xfe\\n')\n"
+    assert_verdict(grade(judge, source, [("", b"caf\xe9")]), pb.WA)
+    assert_verdict(grade(judge, source, [("", b"caf\xfe")]), pb.AC)
+
+
 def test_functional_prints_do_not_matter(judge):
     source = "def f(x):\n    print('debug', x)\n    return x + 1\n"
     assert_verdict(grade(judge, source, [("1", "2")], func_name="f", **FUNCTIONAL), pb.AC)
@@ -712,3 +731,16 @@ def test_grpc_user_output_never_breaks_the_request(client):
     except grpc.RpcError as exc:
         pytest.fail(f"printing 'sNaN' made the RPC fail: {exc.code()} {exc.details()}")
     assert_verdict(response, pb.WA)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_functional_arguments_and_answers_over_the_int_string_limit(judge, cold_judge, fast):
+    """Integers of any length go in and come out exactly (Python's 4300-digit limit is the
+    program's business, not the harness's)."""
+    digits = "1" + "0" * 5000
+    tests = pb.TestSet(tests=[pb.TestCase(input=(digits + "7").encode(),
+                                          output=(digits + "8").encode())])
+    request = pb.GradeRequest(language="python", kind=pb.FUNCTIONAL, func_name="f",
+                              source="def f(x):\n    return x + 1\n", test_set=tests)
+    response = (judge if fast else cold_judge).grade(request, tests)
+    assert response.verdict == pb.AC, response.message

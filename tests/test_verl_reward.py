@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SE_MARKER, SHARED_DATA, PoisonJudge, ServerThread
 from sandbox.problem import Problem
+from sandbox.service import SandboxCore
 from verl_plugin import reward
 from verl_plugin.groundtruth import to_ground_truth
 from verl_plugin.reward import SandboxRewardError, close_pools, compute_score
@@ -119,8 +121,8 @@ def test_group_uploads_tests_once(server, monkeypatch):
     puts = []
     original = store.put
 
-    def counting_put(test_set):
-        puts.append(original(test_set))
+    def counting_put(test_set, *args, **kwargs):
+        puts.append(original(test_set, *args, **kwargs))
         return puts[-1]
     monkeypatch.setattr(store, "put", counting_put)
     correct = FUNCTIONAL["solutions"]["correct"][0]["code"]
@@ -158,13 +160,127 @@ def test_sandbox_down(tmp_path):
     assert "sandbox serve" in message
 
 
-def test_sandbox_error_is_retried_then_raised(server):
-    """A checker that crashes gives SE: retried, then raised, never scored as wrong."""
+def test_sandbox_error_raises_with_on_sandbox_error_raise(server, tmp_path):
+    """A checker that crashes gives SE: re-graded, then (policy "raise") the step stops, naming
+    the source's digest; it is never scored as wrong."""
     problem = Problem(id="se", tests=STDIN["tests"], time_limit_s=2,
                       checker={"language": "python", "source": "import sys\nsys.exit(3)\n"})
-    with pytest.raises(SandboxRewardError, match="SE verdict"):
+    with pytest.raises(SandboxRewardError, match=r"sandbox error on every attempt \(2\) for source sha256"):
         score(server, response(STDIN["solutions"]["correct"][0]["code"]),
-              to_ground_truth(problem, source="codeforces"), retries=1, backoff_s=0.01)
+              to_ground_truth(problem, source="codeforces"), se_retries=1, backoff_s=0.01,
+              on_sandbox_error="raise", sandbox_error_dir=str(tmp_path))
+
+
+POISON = f"print(1)\n{SE_MARKER}\n"
+
+
+@pytest.fixture(scope="module")
+def poison_servers(socket_dir):
+    """Two real servers whose judge answers SE for a marked source (conftest.PoisonJudge)."""
+    threads = [ServerThread(f"unix:{socket_dir}/poison-{i}.sock", core=SandboxCore(PoisonJudge()),
+                            capacity=2) for i in range(2)]
+    yield threads
+    for thread in threads:
+        thread.stop()
+
+
+def poisoned_runs(threads) -> list[int]:
+    return [thread.server.core.judge.poisoned for thread in threads]
+
+
+def test_a_sample_that_always_gets_se_is_scored_and_the_step_goes_on(poison_servers, tmp_path):
+    """Default policy: SE on every attempt (here on both servers) scores 0 with sandbox_error,
+    the source is saved under its sha256 and logged; the other samples of the step are graded."""
+    se_dir, log = tmp_path / "se", tmp_path / "rewards.jsonl"
+    ground_truth = ground_truth_of(STDIN)
+    samples = [POISON, STDIN["solutions"]["correct"][0]["code"],
+               STDIN["solutions"]["incorrect"][0]["code"]]
+    before = poisoned_runs(poison_servers)
+
+    async def main():
+        try:
+            return await asyncio.gather(*[
+                compute_score("livecodebench", response(code), ground_truth, {"index": i},
+                              addresses=",".join(t.address for t in poison_servers), backoff_s=0.01,
+                              sandbox_error_dir=str(se_dir), results_log=str(log))
+                for i, code in enumerate(samples)])
+        finally:
+            await close_pools()
+    se, good, bad = asyncio.run(main())
+    assert (good["verdict"], good["score"], bad["verdict"], bad["score"]) == ("AC", 1.0, "WA", 0.0)
+    assert se == {**se, "score": 0.0, "acc": 0.0, "verdict": "SE", "sandbox_error": True, "attempts": 3}
+    assert set(se) == set(good) == set(bad) and good["sandbox_error"] is False
+    assert se["sandbox_error_share"] == pytest.approx(1 / 256)
+    runs = [after - b for after, b in zip(poisoned_runs(poison_servers), before)]
+    assert sum(runs) == 3 and min(runs) >= 1, runs  # 1 + se_retries, on both servers
+    digest = se["source_sha256"]
+    saved = (se_dir / f"{digest}.py").read_text()
+    assert hashlib.sha256(saved.encode()).hexdigest() == digest and SE_MARKER in saved
+    about = json.loads((se_dir / f"{digest}.json").read_text())
+    assert about["index"] == 0 and about["test_set_digest"] == reward.prepare(ground_truth).digest
+    assert digest in se["reason"] and "marked source" in se["reason"]
+    rows = {row["index"]: row for row in map(json.loads, log.read_text().splitlines())}
+    assert rows[0]["sandbox_error"] is True and rows[0]["source_sha256"] == digest
+    assert rows[1]["sandbox_error"] is False and rows[1]["verdict"] == "AC"
+
+
+def test_too_many_se_samples_in_the_window_stop_the_run(poison_servers, tmp_path):
+    """Window 4, share 25 %: one SE sample in 4 is scored; a second within the window stops the
+    run. The window slides: an SE sample 5 samples back no longer counts."""
+    kwargs = {"addresses": poison_servers[0].address, "backoff_s": 0.01, "se_retries": 0,
+              "sandbox_error_dir": str(tmp_path), "sandbox_error_window": 4,
+              "sandbox_error_max_share": 0.25}
+    ground_truth = ground_truth_of(STDIN)
+    good = STDIN["solutions"]["correct"][0]["code"]
+
+    async def main():
+        try:
+            shares = []
+            for code in [POISON, good, good, good, good, POISON]:
+                result = await compute_score("livecodebench", response(code), ground_truth, {}, **kwargs)
+                shares.append((result["verdict"], result["sandbox_error_share"]))
+            with pytest.raises(SandboxRewardError) as error:
+                await compute_score("livecodebench", response(POISON), ground_truth, {}, **kwargs)
+            return shares, str(error.value)
+        finally:
+            await close_pools()
+    shares, message = asyncio.run(main())
+    assert shares == [("SE", 0.25), ("AC", 0.25), ("AC", 0.25), ("AC", 0.25), ("AC", 0.0), ("SE", 0.25)]
+    assert message.startswith("sandbox errors on 2 of the last 4 graded samples (50.0% > "
+                              "sandbox_error_max_share 25.0%)") and str(tmp_path) in message
+    assert "\n" not in message
+
+
+def test_a_sandbox_that_goes_down_still_stops_the_step(socket_dir, tmp_path):
+    """The SE policy does not swallow infrastructure failures: after an SE sample was scored, the
+    server goes away and the next sample stops the step (unreachable), nothing is scored."""
+    thread = ServerThread(f"unix:{socket_dir}/poison-down.sock", core=SandboxCore(PoisonJudge()),
+                          capacity=1)
+    kwargs = {"addresses": thread.address, "retries": 2, "backoff_s": 0.01,
+              "sandbox_error_dir": str(tmp_path)}
+    ground_truth = ground_truth_of(STDIN)
+
+    async def main():
+        try:
+            first = await compute_score("livecodebench", response(POISON), ground_truth, {}, **kwargs)
+            await asyncio.get_running_loop().run_in_executor(None, thread.stop)
+            with pytest.raises(SandboxRewardError) as error:
+                await compute_score("livecodebench", response("print(1)"), ground_truth, {}, **kwargs)
+            return first, str(error.value)
+        finally:
+            await close_pools()
+    try:
+        first, message = asyncio.run(main())
+    finally:
+        if thread.server._server is not None:
+            thread.stop()
+    assert first["verdict"] == "SE" and first["score"] == 0.0 and first["sandbox_error"] is True
+    assert "unreachable after 3 attempts" in message and thread.address in message
+
+
+def test_on_sandbox_error_is_checked():
+    with pytest.raises(SandboxRewardError, match="on_sandbox_error must be 'zero' or 'raise'"):
+        reward.Settings.from_kwargs({"addresses": "127.0.0.1:1", "on_sandbox_error": "skip"})
 
 
 def test_deadline(server):

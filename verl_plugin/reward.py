@@ -19,13 +19,21 @@ What it does with one sample:
 4. grading goes through one pool per process and event loop: one AsyncSandboxClient per address,
    least-loaded server first, bounded concurrency (semaphore), a deadline per grade, retries with
    exponential backoff on UNAVAILABLE / RESOURCE_EXHAUSTED / ABORTED / CANCELLED / INTERNAL /
-   UNKNOWN and on SE verdicts (grading is a pure function of code and tests: retrying is safe);
+   UNKNOWN (grading is a pure function of code and tests: retrying is safe); an SE verdict is
+   re-graded se_retries times, on another server when there are several;
 5. score = 1.0 iff every test passes (AC); `partial_credit=True` gives passed / total instead.
    CE, WA, TLE, ... score 0 with the verdict and its reason.
 
-Never scored as a wrong answer: a sandbox that stays unreachable, an SE verdict that persists, a
-grade over its deadline (unless on_deadline="zero") or a problem the servers refuse (limits above
-their maximum) raise SandboxRewardError, which fails verl's step with the message.
+Never scored as a wrong answer: a sandbox that stays unreachable, a grade over its deadline
+(unless on_deadline="zero") or a problem the servers refuse (limits above their maximum) raise
+SandboxRewardError, which fails verl's step with the message.
+
+An SE on every attempt follows the code: a sandbox bug that this sample triggers (a submission can
+force one), so stopping the run for it would let one sample stop training. on_sandbox_error="zero"
+(default) scores it 0 with sandbox_error=True, logs the source's sha256 and saves the source to
+sandbox_error_dir for a bug report; the run stops (SandboxRewardError) only when more than
+sandbox_error_max_share of the last sandbox_error_window graded samples of this process got one,
+which is a broken sandbox rather than a sample.
 
 Settings come from reward_kwargs (each also readable from the environment):
   addresses        list or comma-separated string; env SANDBOX_ADDRESSES, then SANDBOX_ADDRESS,
@@ -41,20 +49,29 @@ Settings come from reward_kwargs (each also readable from the environment):
   partial_credit   False
   require_think_end  False: without `</think>` the whole response is the solution
                    (True: no `</think>` → score 0, verdict NO_SOLUTION)
+  on_sandbox_error "zero" (default: score 0, flagged) or "raise" (stop the step)
+  se_retries       re-grades of an SE answer before it is taken as the sample's (2)
+  sandbox_error_dir  where SE sources are saved (env SANDBOX_REWARD_SE_DIR, else
+                   $TMPDIR/sandbox-reward-errors)
+  sandbox_error_window, sandbox_error_max_share  256 samples, 0.05
 The result dict always has the same keys (verl stacks them into reward_extra_info): score, acc,
-verdict, passed, total, reason, attempts, grade_s, plus the budgeted rollout's budget_* fields
-when the sample carries them.
+verdict, passed, total, reason, attempts, grade_s, source_sha256, sandbox_error,
+sandbox_error_share (SE samples among the window's size), plus the budgeted rollout's budget_*
+fields when the sample carries them.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import random
+import tempfile
 import time
 import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -72,6 +89,8 @@ log = logging.getLogger("verl_plugin.reward")
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 RETRIABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
              grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+SANDBOX_ERROR_POLICIES = ("zero", "raise")
+SOURCE_SUFFIXES = {"python": "py", "pypy": "py", "cpp": "cpp"}
 BUDGET_FIELDS = ("budget_thinking_tokens", "budget_solution_tokens", "budget_think_forced",
                  "budget_think_closed", "budget_eos_in_thinking", "budget_solution_truncated")
 
@@ -97,6 +116,11 @@ class Settings:
     default_language: str = "python"
     rpc_timeout_s: float = 30.0
     results_log: str = ""
+    on_sandbox_error: str = "zero"
+    se_retries: int = 2
+    sandbox_error_dir: str = ""
+    sandbox_error_window: int = 256
+    sandbox_error_max_share: float = 0.05
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> "Settings":
@@ -111,7 +135,7 @@ class Settings:
         if on_deadline not in ("raise", "zero"):
             raise SandboxRewardError(f"on_deadline must be 'raise' or 'zero', got {on_deadline!r}")
         deadline = kwargs.get("deadline_s")
-        return cls(addresses=addresses,
+        return cls(addresses=addresses, **_sandbox_error_policy(kwargs),
                    max_concurrency=int(kwargs.get("max_concurrency")
                                        or os.environ.get("SANDBOX_REWARD_CONCURRENCY") or 64),
                    retries=int(kwargs.get("retries", 6)),
@@ -128,10 +152,32 @@ class Settings:
                    rpc_timeout_s=float(kwargs.get("rpc_timeout_s", 30.0)),
                    results_log=str(kwargs.get("results_log") or os.environ.get("SANDBOX_REWARD_LOG") or ""))
 
+    @property
+    def max_sandbox_errors(self) -> float:
+        """SE samples the window tolerates; one more stops the run."""
+        return self.sandbox_error_max_share * self.sandbox_error_window
+
     def deadline_for(self, problem: Problem, n_tests: int) -> float:
         if self.deadline_s is not None:
             return self.deadline_s
         return n_tests * (2 * problem.time_limit_s + 1) + self.deadline_slack_s
+
+
+def _sandbox_error_policy(kwargs: dict) -> dict:
+    """The SE policy's settings, checked: a typo must not silently turn the policy off."""
+    policy = str(kwargs.get("on_sandbox_error", "zero"))
+    if policy not in SANDBOX_ERROR_POLICIES:
+        raise SandboxRewardError(f"on_sandbox_error must be 'zero' or 'raise', got {policy!r}")
+    window = int(kwargs.get("sandbox_error_window", 256))
+    share = float(kwargs.get("sandbox_error_max_share", 0.05))
+    if window < 1 or not 0.0 <= share <= 1.0:
+        raise SandboxRewardError(f"sandbox_error_window must be >= 1 and sandbox_error_max_share in "
+                                 f"[0, 1], got {window} and {share}")
+    directory = (kwargs.get("sandbox_error_dir") or os.environ.get("SANDBOX_REWARD_SE_DIR")
+                 or os.path.join(tempfile.gettempdir(), "sandbox-reward-errors"))
+    return {"on_sandbox_error": policy, "se_retries": max(0, int(kwargs.get("se_retries", 2))),
+            "sandbox_error_dir": str(directory), "sandbox_error_window": window,
+            "sandbox_error_max_share": share}
 
 
 @dataclass
@@ -188,9 +234,11 @@ class SandboxPool:
         for server in self.servers:
             await server.client.close()
 
-    def pick(self, digest: str) -> _Server:
+    def pick(self, digest: str, avoid: frozenset[str] = frozenset()) -> _Server:
+        """Least-loaded server that is up, other than `avoid` (those that answered SE) if any."""
         now = time.monotonic()
         up = [s for s in self.servers if s.down_until <= now] or self.servers
+        up = [s for s in up if s.address not in avoid] or up
         return min(up, key=lambda s: (s.in_flight / s.limit, digest not in s.uploaded, random.random()))
 
     async def _ensure(self, server: _Server, prepared: Prepared) -> None:
@@ -224,7 +272,9 @@ class SandboxPool:
 
     async def grade(self, prepared: Prepared, source: str, language: str,
                     request_id: str = "") -> tuple[pb.GradeResponse | None, int, str]:
-        """(response or None on deadline with on_deadline="zero", attempts, reason)."""
+        """(response or None on deadline with on_deadline="zero", attempts, reason).
+
+        An SE response comes back after 1 + se_retries SE answers (reason: their messages)."""
         settings = self.settings
         deadline = settings.deadline_for(prepared.problem, prepared.n_tests)
         request = prepared.problem.grade_request(source, language, request_id=request_id,
@@ -234,9 +284,11 @@ class SandboxPool:
         started = time.monotonic()
         attempts = failed = 0
         busy_since = None
+        answered_se: dict[str, str] = {}  # server -> its SE message; retried on the others
+        se_answers = 0
         while failed <= settings.retries:
             attempts += 1
-            server = self.pick(prepared.digest)
+            server = self.pick(prepared.digest, frozenset(answered_se))
             server.in_flight += 1
             phase = "Info"
             try:
@@ -286,10 +338,12 @@ class SandboxPool:
             finally:
                 server.in_flight -= 1
             if response.verdict == pb.SE:
-                failures.append(f"{server.address}: SE verdict: {response.message or 'sandbox error'}")
-                failed += 1
-                if failed <= settings.retries:
-                    await asyncio.sleep(self._backoff(failed))
+                se_answers += 1
+                # one line, bounded: it ends up in the reason, the log and maybe the error
+                answered_se[server.address] = " ".join((response.message or "sandbox error").split())[:300]
+                if se_answers > settings.se_retries:
+                    return response, attempts, "; ".join(f"{a}: {m}" for a, m in answered_se.items())
+                await asyncio.sleep(self._backoff(se_answers))
                 continue
             return response, attempts, ""
         elapsed = time.monotonic() - started
@@ -332,6 +386,36 @@ def _check_limits(server: _Server, problem: Problem) -> None:
 def _rejected(request: pb.GradeRequest, message: str) -> pb.GradeResponse:
     """INVALID_ARGUMENT for a well-formed problem: the submission itself (too big, bad language)."""
     return pb.GradeResponse(verdict=pb.VERDICT_UNSPECIFIED, message=message)
+
+
+class SandboxErrorWindow:
+    """The last `size` graded samples of this process, and how many of them got an SE."""
+
+    def __init__(self, size: int) -> None:
+        self.marks: deque[bool] = deque(maxlen=size)
+        self.errors = 0
+
+    def add(self, sandbox_error: bool) -> None:
+        if len(self.marks) == self.marks.maxlen and self.marks[0]:
+            self.errors -= 1
+        self.marks.append(sandbox_error)
+        self.errors += sandbox_error
+
+    @property
+    def share(self) -> float:
+        """SE samples over the window's size (not over the samples seen: no alarm at start-up)."""
+        return self.errors / self.marks.maxlen
+
+
+# Per process, not per event loop: verl may run each batch in a new loop, the window spans them.
+_WINDOWS: dict[Settings, SandboxErrorWindow] = {}
+
+
+def sandbox_error_window(settings: Settings) -> SandboxErrorWindow:
+    window = _WINDOWS.get(settings)
+    if window is None:
+        window = _WINDOWS[settings] = SandboxErrorWindow(settings.sandbox_error_window)
+    return window
 
 
 # One pool per (event loop, settings): grpc.aio channels belong to the loop that made them.
@@ -396,8 +480,10 @@ async def _score(settings: Settings, data_source, solution_str, ground_truth, ex
     except ProblemError as exc:
         raise SandboxRewardError(f"bad ground_truth for data_source={data_source!r}: {exc}") from None
     total = prepared.n_tests
+    window = sandbox_error_window(settings)
     result = {"score": 0.0, "acc": 0.0, "verdict": "", "passed": 0, "total": total, "reason": "",
-              "attempts": 0, "grade_s": 0.0}
+              "attempts": 0, "grade_s": 0.0, "source_sha256": "", "sandbox_error": False,
+              "sandbox_error_share": window.share}
     for name in BUDGET_FIELDS:
         if name in extra_info:
             value = extra_info[name]
@@ -415,6 +501,7 @@ async def _score(settings: Settings, data_source, solution_str, ground_truth, ex
     if not code.strip():
         result.update(verdict="NO_CODE", reason="the last code block is empty")
         return result
+    result["source_sha256"] = hashlib.sha256(code.encode()).hexdigest()
 
     pool = get_pool(settings)
     started = time.monotonic()
@@ -422,6 +509,15 @@ async def _score(settings: Settings, data_source, solution_str, ground_truth, ex
                                                   request_id=str(extra_info.get("index", "")))
     result["attempts"] = attempts
     result["grade_s"] = round(time.monotonic() - started, 4)
+    sandbox_error = response is not None and response.verdict == pb.SE
+    window.add(sandbox_error)
+    result["sandbox_error_share"] = window.share
+    if sandbox_error:
+        _sandbox_error(settings, result, prepared, code, language, reason,
+                       {"data_source": data_source, "index": extra_info.get("index"),
+                        "problem_id": extra_info.get("problem_id")})
+        _check_window(settings, window)
+        return result
     if response is None:
         result.update(verdict="DEADLINE", reason=reason)
         return result
@@ -437,6 +533,55 @@ async def _score(settings: Settings, data_source, solution_str, ground_truth, ex
     result.update(score=score, acc=1.0 if accepted else 0.0, verdict=verdict, passed=passed,
                   total=int(response.total) or total, reason=_reason(response))
     return result
+
+
+def _sandbox_error(settings: Settings, result: dict, prepared: Prepared, code: str, language: str,
+                   messages: str, sample: dict) -> None:
+    """An SE on every attempt: saved for a bug report, then scored 0 (or the step stops)."""
+    digest = result["source_sha256"]
+    saved = _save_source(settings.sandbox_error_dir, digest, code, language,
+                         {**sample, "language": language, "problem": prepared.problem.id,
+                          "test_set_digest": prepared.digest, "messages": messages})
+    where = f"saved to {saved}" if saved else "not saved"
+    if settings.on_sandbox_error == "raise":
+        raise SandboxRewardError(f"sandbox error on every attempt ({result['attempts']}) for source "
+                                 f"sha256 {digest} ({where}): {messages}")
+    log.warning("sandbox error on every attempt (%d) for source sha256 %s (problem %s, %s), scored 0: %s",
+                result["attempts"], digest, prepared.problem.id, where, messages)
+    result.update(verdict="SE", sandbox_error=True,
+                  reason=f"sandbox error, source sha256 {digest} {where}: {messages}"[:500])
+
+
+def _save_source(directory: str, digest: str, code: str, language: str, about: dict) -> str:
+    """Writes DIR/<sha256>.<ext> and DIR/<sha256>.json; returns the source's path ("" on failure:
+    a full disk must not stop training either)."""
+    path = os.path.join(directory, f"{digest}.{SOURCE_SUFFIXES.get(language, 'txt')}")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        _write_atomic(path, code.encode())
+        _write_atomic(os.path.join(directory, f"{digest}.json"),
+                      json.dumps(about, default=str, indent=1).encode())
+    except OSError as exc:
+        log.warning("could not save the source of sha256 %s to %s: %s", digest, directory, exc)
+        return ""
+    return path
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Several reward workers may save the same source at once: each renames its own copy."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
+def _check_window(settings: Settings, window: SandboxErrorWindow) -> None:
+    if window.errors > settings.max_sandbox_errors:
+        raise SandboxRewardError(
+            f"sandbox errors on {window.errors} of the last {settings.sandbox_error_window} graded "
+            f"samples ({window.share:.1%} > sandbox_error_max_share "
+            f"{settings.sandbox_error_max_share:.1%}): the sandbox is failing, not the samples; "
+            f"their sources are in {settings.sandbox_error_dir}")
 
 
 def _reason(response: pb.GradeResponse) -> str:

@@ -39,6 +39,7 @@ LCB_HEADER = (
 )
 
 RESULT_FD = 3  # functional children write their tagged-JSON result here
+MAX_RESULT_DEPTH = 256  # deeper results are WA with a reason (the host's JSON depth limit too)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -84,8 +85,8 @@ def write_message(fd, header, blobs=()):
 
 def encode_result(value, depth=0):
     """Tagged JSON that keeps tuples, sets, dict keys and non-finite floats exact."""
-    if depth > 10000:
-        raise ValueError("result nested too deeply")
+    if depth > MAX_RESULT_DEPTH:
+        raise ValueError("result nested more than %d levels deep" % MAX_RESULT_DEPTH)
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -231,6 +232,8 @@ def run_python_program(code_obj, syntax_error, spec, args):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     atexit._clear()  # exit handlers are the program's own
+    if hasattr(sys, "set_int_max_str_digits"):  # the agent lifted it for its own messages
+        sys.set_int_max_str_digits(sys.int_info.default_max_str_digits)
     status = 0
     try:
         if syntax_error is not None:
@@ -245,8 +248,10 @@ def run_python_program(code_obj, syntax_error, spec, args):
                 target = module.__dict__[spec["func_name"]]
             result = target(*args)
             try:
+                if hasattr(sys, "set_int_max_str_digits"):
+                    sys.set_int_max_str_digits(0)  # answers are exact, however many digits
                 payload = json.dumps({"ok": encode_result(result)})
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
                 payload = json.dumps({"error": str(exc)})
             with os.fdopen(RESULT_FD, "w") as out:
                 out.write(payload)
@@ -292,7 +297,9 @@ def compile_python(spec):
         source = LCB_HEADER + "\n\n" + source
     try:
         return compile(source, spec["file"], "exec"), None
-    except (SyntaxError, ValueError) as exc:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        # RecursionError: deeply nested expressions the compiler cannot handle; lcb_runner
+        # reports the same source as a compile error.
         return None, exc
 
 
@@ -467,12 +474,46 @@ def supervise(pid, started, streams, limits, control_fd, cpu_used=None):
 
 
 def read_work_file(name, cap):
-    """The program's output file (file-I/O problems), at most cap + 1 bytes."""
+    """A regular file of /work, at most cap + 1 bytes; b"" for anything else.
+
+    The program controls /work: the name may be a symlink, a FIFO, a directory or a
+    device by now. Links are not followed and nothing blocks.
+    """
+    import stat
     try:
-        with open(os.path.join("/work", name), "rb") as fh:
-            return fh.read(cap + 1)
+        fd = os.open(os.path.join("/work", name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        chunks, left = [], cap + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def write_work_file(name, data, mode=0o644):
+    """Writes a fresh regular file in /work, replacing whatever the program left there."""
+    path = os.path.join("/work", name)
+    if os.path.lexists(path):
+        remove_tree(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def run_one(request, blobs, control_fd, python_state, passed_fds):
@@ -486,8 +527,7 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
     to_close = []
     data = blobs[0] if blobs else b""
     if request.get("input_file"):
-        with open(os.path.join("/work", request["input_file"]), "wb") as fh:
-            fh.write(data)
+        write_work_file(request["input_file"], data)
         data = b""
     if passed_fds:
         stdin_fd, out_w = passed_fds
@@ -503,7 +543,7 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
         res_r, res_w = os.pipe()
         streams["result"] = res_r
         to_close.append(res_w)
-    args = request.get("args")
+    args = json.loads(request["args_json"]) if request.get("args_json") is not None else None
     role = request.get("cgroup")
     kept = set(os.listdir("/work")) if request.get("clean") else None
     cgroup_before = cgroup_cpu_seconds(role)
@@ -543,59 +583,70 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
     return header, outs
 
 
+def handle(request, blobs, control_in, control_out, fd_socket, state):
+    """Answers one host request; `state` holds the compiled Python program."""
+    op = request["op"]
+    if op == "write_file":
+        write_work_file(request["path"], blobs[0], request.get("mode", 0o644))
+        write_message(control_out, {"ok": True})
+    elif op == "read_file":
+        write_message(control_out, {"ok": True},
+                      (read_work_file(request["path"], request.get("max_bytes", 1 << 28)),))
+    elif op == "load_python":
+        state["python"] = compile_python(request["python"])
+        error = state["python"][1]
+        if error is not None:
+            import traceback
+            error = "".join(traceback.format_exception_only(type(error), error))
+        write_message(control_out, {"ok": True, "syntax_error": error})
+    elif op == "filter":
+        load_child_filter(request["name"], blobs[0])
+        write_message(control_out, {"ok": True})
+    elif op == "cgroup":
+        import socket
+        _msg, fds, _flags, _addr = socket.recv_fds(fd_socket, 16, 16)
+        count = request["procs"]
+        CGROUPS[request["role"]] = {
+            "procs": fds[:count],
+            "cpu": (fds[count], request["cpu_unit"]) if request.get("cpu_unit") else None}
+        for fd in fds:
+            os.set_inheritable(fd, False)
+        write_message(control_out, {"ok": True})
+    elif op == "run":
+        passed = None
+        if request.get("stdio_fds"):
+            import socket
+            _msg, fds, _flags, _addr = socket.recv_fds(fd_socket, 16, 2)
+            passed = tuple(fds)
+        header, outs = run_one(request, blobs, control_in, state["python"], passed)
+        write_message(control_out, header, outs)
+    else:
+        write_message(control_out, {"error": "unknown op %r" % op})
+
+
 def serve(control_in, control_out, fd_socket):
-    python_state = (None, None)
+    state = {"python": (None, None)}
     while True:
         try:
             request, blobs = read_message(control_in)
         except EOFError:
             return
-        op = request["op"]
-        if op == "write_file":
-            path = os.path.join("/work", request["path"])
-            with open(path, "wb") as fh:
-                fh.write(blobs[0])
-            os.chmod(path, request.get("mode", 0o644))
-            write_message(control_out, {"ok": True})
-        elif op == "read_file":
-            write_message(control_out, {"ok": True},
-                          (read_work_file(request["path"], request.get("max_bytes", 1 << 28)),))
-        elif op == "load_python":
-            python_state = compile_python(request["python"])
-            error = python_state[1]
-            if error is not None:
-                import traceback
-                error = "".join(traceback.format_exception_only(type(error), error))
-            write_message(control_out, {"ok": True, "syntax_error": error})
-        elif op == "filter":
-            load_child_filter(request["name"], blobs[0])
-            write_message(control_out, {"ok": True})
-        elif op == "cgroup":
-            import socket
-            _msg, fds, _flags, _addr = socket.recv_fds(fd_socket, 16, 16)
-            count = request["procs"]
-            CGROUPS[request["role"]] = {
-                "procs": fds[:count],
-                "cpu": (fds[count], request["cpu_unit"]) if request.get("cpu_unit") else None}
-            for fd in fds:
-                os.set_inheritable(fd, False)
-            write_message(control_out, {"ok": True})
-        elif op == "run":
-            passed = None
-            if request.get("stdio_fds"):
-                import socket
-                _msg, fds, _flags, _addr = socket.recv_fds(fd_socket, 16, 2)
-                passed = tuple(fds)
-            header, outs = run_one(request, blobs, control_in, python_state, passed)
-            write_message(control_out, header, outs)
-        elif op == "exit":
+        if request["op"] == "exit":
             return
-        else:
-            write_message(control_out, {"error": "unknown op %r" % op})
+        try:
+            handle(request, blobs, control_in, control_out, fd_socket, state)
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.EBADF):
+                raise  # the host is gone
+            write_message(control_out, {"error": "agent: %s" % exc})
+        except Exception as exc:  # noqa: BLE001 - the agent answers and keeps serving
+            write_message(control_out, {"error": "agent: %s: %s" % (type(exc).__name__, exc)})
 
 
 def cold_child_main(spec_path, args_path):
     """Entry of a cold (exec'd) Python test process: same code path as a forked child."""
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)  # run_python_program restores the default for the code
     with open(spec_path) as fh:
         spec = json.load(fh)
     args = None
@@ -625,6 +676,8 @@ def main():
     except Exception:  # noqa: BLE001 - best effort; ptrace is also denied by seccomp
         pass
     os.environ.pop("PWD", None)  # bwrap's --chdir sets it; exec'd programs get none
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)  # functional arguments may be ints of any length
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     # As PID 1 of the jail, only signals with a handler reach us: drop CPython's SIGINT
     # handler so the code under test cannot interrupt the agent.

@@ -33,7 +33,11 @@ from workers.limits import MIB, RunLimits
 from workers.seccomp_filter import child_filter_bytes, filter_fd
 
 AGENT_MOUNT = "/opt/sandbox/agent.py"
-JAIL_UID = 65534  # "nobody": the host uid jails run as when the server is root
+JAIL_UID = 65534  # "nobody": the uid inside every jail
+# When the server is root, each running jail gets a host uid of its own from this range, so
+# no jail shares the kernel's per-user quotas (pipe buffers, inotify, signals) with another.
+JAIL_HOST_UID_BASE = 2_000_000_000
+JAIL_HOST_UIDS = 65536
 JAIL_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "LANG": "C.UTF-8",
             "TMPDIR": "/tmp"}
 ETC_FILES = ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime")
@@ -64,6 +68,35 @@ class RawRun:
     stderr: bytes
     result: bytes | None = None  # functional problems: the tagged-JSON return value
     oom_killed: bool = False  # the kernel's memory cgroup killed one of its processes
+
+
+class _HostUids:
+    """The lowest free host uid of JAIL_HOST_UID_BASE's range, per running jail."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[int] = []
+        self._next = JAIL_HOST_UID_BASE
+
+    def acquire(self) -> int:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            if self._next >= JAIL_HOST_UID_BASE + JAIL_HOST_UIDS:
+                raise JailError("no free host uid for another jail")
+            self._next += 1
+            return self._next - 1
+
+    def release(self, uid: int) -> None:
+        with self._lock:
+            self._free.append(uid)
+
+
+_host_uids = _HostUids()
+
+
+def is_jail_host_uid(uid: int) -> bool:
+    return JAIL_HOST_UID_BASE <= uid < JAIL_HOST_UID_BASE + JAIL_HOST_UIDS
 
 
 _runtime_lock = threading.Lock()
@@ -157,12 +190,14 @@ class Jail:
         # A unix socket to hand the agent pipe ends (interactive problems) with SCM_RIGHTS.
         self._fd_socket, self._fd_socket_child = socket.socketpair(socket.AF_UNIX,
                                                                    socket.SOCK_STREAM)
+        self.host_uid: int | None = None
 
     # ------------------------------------------------------------ lifecycle
     def _argv(self, seccomp_fd: int) -> list[str]:
         argv = [
             bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
             "--clearenv", "--hostname", "sandbox", "--cap-drop", "ALL",
+            "--uid", str(JAIL_UID), "--gid", str(JAIL_UID),
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
             "--symlink", "usr/sbin", "/sbin",
@@ -201,8 +236,9 @@ class Jail:
         if os.geteuid() == 0:
             # Drop to an unprivileged host uid with setpriv rather than Popen(user=...):
             # setuid between fork and exec in a multi-threaded gRPC process can crash the child.
-            argv = [_setpriv(), f"--reuid={JAIL_UID}", f"--regid={JAIL_UID}", "--clear-groups",
-                    "--"] + argv
+            self.host_uid = _host_uids.acquire()
+            argv = [_setpriv(), f"--reuid={self.host_uid}", f"--regid={self.host_uid}",
+                    "--clear-groups", "--"] + argv
         try:
             # Its own process group: kill() reaches bwrap's children too, even ones that
             # have not armed --die-with-parent yet (a cancel during start).
@@ -249,6 +285,7 @@ class Jail:
     def close(self) -> None:
         proc = self._proc
         if proc is None:
+            self._release_resources()
             return
         if proc.poll() is None:
             try:
@@ -271,9 +308,16 @@ class Jail:
             pass
         self._fd_socket.close()
         self._proc = None
+        self._release_resources()
+
+    def _release_resources(self) -> None:
+        """Cgroups and the host uid, once the jail's processes are gone."""
         for cgroup in self._cgroups.values():
             cgroup.destroy()
         self._cgroups.clear()
+        if self.host_uid is not None:
+            _host_uids.release(self.host_uid)
+            self.host_uid = None
 
     def __enter__(self) -> "Jail":
         self.start()
@@ -383,7 +427,7 @@ class Jail:
         return name
 
     def run(self, limits: RunLimits, *, argv: list[str] | None = None,
-            python: dict | None = None, stdin: bytes = b"", args: list | None = None,
+            python: dict | None = None, stdin: bytes = b"", args: str | None = None,
             stdio_fds: tuple[int, int] | None = None, input_file: str = "",
             output_file: str = "", result_channel: bool = False, role: str = "run",
             clean: bool = True) -> RawRun:
@@ -420,7 +464,7 @@ class Jail:
             request["env"] = JAIL_ENV
         else:
             request["python"] = python
-            request["args"] = args
+            request["args_json"] = args
         try:
             self._send(request, (stdin,))
         except JailError:

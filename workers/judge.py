@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -26,6 +28,7 @@ COMPILE_LOG_BYTES = 16384
 MAX_SOURCE_BYTES = 1 << 20
 JAIL_ATTEMPTS = 2  # a jail that fails to start or dies is retried once in a fresh one
 INTERACTOR_FILES = ("input.txt", "output.txt")
+DEADLINE_MESSAGE = "the request's total grading time cap was reached"
 
 
 class InvalidRequest(ValueError):
@@ -102,6 +105,20 @@ def _warn_if_weaker(found: cgroups.CgroupSupport) -> None:
               f"the jail's tmpfs ({FALLBACK_TMPFS_BYTES >> 20} MiB each for /work and /tmp)")
     cgroups.log.warning("per-jail cgroups incomplete (%s): tests run single-process only "
                         "(max_processes > 1 is refused)%s", found.describe(), memory)
+
+
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+
+
+def _plain_file_name(name: str, language: Language) -> bool:
+    """Not hidden (the cold path's own files are), and not the source or the binary."""
+    return bool(_FILE_NAME.fullmatch(name)) and name not in (language.source_file, "main")
+
+
+def _interactor_hit_a_closed_pipe(raw: RawRun) -> bool:
+    """SIGPIPE (C++), or Python's BrokenPipeError / failed flush at exit (status 120)."""
+    return (raw.signal == signal.SIGPIPE or raw.exit_code == 120
+            or raw.exit_code == 1 and b"BrokenPipeError" in raw.stderr)
 
 
 def _report_compilation(response, log: str, compiled: RawRun | None) -> None:
@@ -223,8 +240,8 @@ class Judge:
                 raise InvalidRequest("functional problems need func_name, a Python identifier")
             for index, test in enumerate(tests.tests):
                 try:
-                    [json.loads(line) for line in test.input.decode("utf-8").split("\n")]
-                    json.loads(test.output.decode("utf-8"))
+                    [compare.parse_json(line) for line in test.input.decode("utf-8").split("\n")]
+                    compare.parse_json(test.output.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError) as exc:
                     raise InvalidRequest(
                         f"test {index}: functional tests need one JSON value per input line "
@@ -246,9 +263,14 @@ class Judge:
             if request.kind == pb.FUNCTIONAL:
                 raise InvalidRequest("a functional problem cannot be interactive")
             self.validate_source(request.interactor.source, request.interactor.language)
-        for name in (request.file_io.input_name, request.file_io.output_name):
-            if name and ("/" in name or name in (".", "..") or name.startswith(".")):
-                raise InvalidRequest(f"file_io names must be plain file names, got {name!r}")
+        names = [request.file_io.input_name, request.file_io.output_name]
+        for name in names:
+            if name and not _plain_file_name(name, language):
+                raise InvalidRequest(
+                    f"file_io names must be plain file names (letters, digits, '.', '_', '-'; "
+                    f"at most 64; not hidden, not the program's own files), got {name!r}")
+        if names[0] and names[0] == names[1]:
+            raise InvalidRequest("file_io input_name and output_name must differ")
         return language, limits
 
     def helper(self, spec: pb.Checker, cancel: CancelToken | None) -> HelperProgram:
@@ -265,14 +287,19 @@ class Judge:
 
     # ------------------------------------------------------------ grading
     def grade(self, request: pb.GradeRequest, tests: pb.TestSet,
-              cancel: CancelToken | None = None) -> pb.GradeResponse:
-        """Grades one submission. Raises InvalidRequest or Cancelled; a sandbox failure is SE."""
+              cancel: CancelToken | None = None, deadline: float | None = None) -> pb.GradeResponse:
+        """Grades one submission. Raises InvalidRequest or Cancelled; a sandbox failure is SE.
+
+        deadline (time.monotonic()): the request's total grading time cap; tests that would
+        start after it are SKIPPED and the verdict is TLE unless a test failed already.
+        """
         language, limits = self.validate_grade(request, tests)
         started = time.monotonic()
         last_error: Exception | None = None
         for _attempt in range(JAIL_ATTEMPTS):
             try:
-                response = _Grading(self, request, tests, language, limits, cancel).run()
+                response = _Grading(self, request, tests, language, limits, cancel,
+                                    deadline).run()
                 response.timings.total_s = time.monotonic() - started
                 return response
             except JailError as exc:
@@ -339,7 +366,9 @@ class _Program:
             return False, log or f"compiler exited with status {raw.exit_code}/{raw.signal}", raw
         return True, log, raw
 
-    def run(self, limits: RunLimits, stdin: bytes, args: list | None = None, **io) -> RawRun:
+    def run(self, limits: RunLimits, stdin: bytes, args: str | None = None, **io) -> RawRun:
+        """args: functional problems' arguments as one JSON array text (parsed in the jail,
+        whose interpreter reads integers of any length)."""
         """One run; `io` passes stdio_fds / input_file / output_file through to the jail."""
         spec = self.python_spec
         if spec is None:
@@ -348,7 +377,7 @@ class _Program:
             return self.jail.run(limits, python=spec, stdin=stdin, args=args, **io)
         args_file = "-"
         if args is not None:
-            self.jail.write_file(".args.json", json.dumps(args).encode())
+            self.jail.write_file(".args.json", args.encode())
             args_file = "/work/.args.json"
         argv = [self.language.agent_interpreter, AGENT_MOUNT, "--cold-child",
                 "/work/.spec.json", args_file]
@@ -358,8 +387,10 @@ class _Program:
 
 class _Grading:
     def __init__(self, judge: Judge, request: pb.GradeRequest, tests: pb.TestSet,
-                 language: Language, limits: RunLimits, cancel: CancelToken | None) -> None:
+                 language: Language, limits: RunLimits, cancel: CancelToken | None,
+                 deadline: float | None = None) -> None:
         self.judge = judge
+        self.deadline = deadline
         self.request = request
         self.tests = tests
         self.language = language
@@ -408,16 +439,22 @@ class _Grading:
             if failed and self.stop_first:
                 response.tests.add(index=index, verdict=pb.SKIPPED)
                 continue
+            limits = self._limits_before_deadline()
+            if limits is None:
+                self._stop_at_deadline(response, index, failed)
+                return
             args = None
             if self.request.kind == pb.FUNCTIONAL:
-                args = [json.loads(line) for line in test.input.decode("utf-8").split("\n")]
+                args = "[" + ",".join(test.input.decode("utf-8").split("\n")) + "]"
             if self.request.HasField("interactor"):
                 raw, verdict, message = self._interact(program, helper, test)
             else:
-                raw = program.run(self.limits, test.input, args,
+                raw = program.run(limits, test.input, args,
                                   input_file=self.request.file_io.input_name,
                                   output_file=self.request.file_io.output_name)
                 verdict, message = self._judge_test(raw, test, helper)
+                if limits is not self.limits and raw.killed_for == "wall":
+                    verdict, message = pb.TLE, f"stopped: {DEADLINE_MESSAGE}"
             result = response.tests.add(index=index, verdict=verdict, usage=_usage(raw),
                                         message=message, points=_points(message))
             result.exit.exit_code = raw.exit_code
@@ -432,6 +469,25 @@ class _Grading:
                 self._excerpt(response.first_failure, index, test, raw)
         if not failed:
             response.verdict = pb.AC
+
+    def _limits_before_deadline(self) -> RunLimits | None:
+        """The test's limits, its wall clock cut to the time left; None once none is left."""
+        if self.deadline is None:
+            return self.limits
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return None
+        if left < self.limits.wall_s:
+            return replace(self.limits, wall_limit_s=left)
+        return self.limits
+
+    def _stop_at_deadline(self, response: pb.GradeResponse, first: int, failed: bool) -> None:
+        for index in range(first, len(self.tests.tests)):
+            response.tests.add(index=index, verdict=pb.SKIPPED,
+                               message=f"not run: {DEADLINE_MESSAGE}")
+        if not failed:
+            response.verdict = pb.TLE
+            response.message = f"test {first}: not run: {DEADLINE_MESSAGE}"
 
     def _interact(self, program: _Program, interactor: HelperProgram,
                   test: pb.TestCase) -> tuple[RawRun, int, str]:
@@ -460,6 +516,11 @@ class _Grading:
         failure = classify_run(raw, self.limits)
         if failure is not None and failure[0] != pb.RE:
             return raw, failure[0], failure[1]
+        if _interactor_hit_a_closed_pipe(outcome["raw"]):
+            # Its writes reach only the program: the program closed its input or exited
+            # while the interaction was going on.
+            return raw, pb.WA, ("the program stopped reading its input while the interactor "
+                                "was still writing to it")
         verdict, message = exit_code_verdict(outcome["raw"], "interactor")
         if verdict == pb.AC and failure is not None:
             return raw, failure[0], failure[1]

@@ -9,8 +9,9 @@ from workers.limits import RunLimits
 
 # A failing run that peaked this close to the memory limit is judged MLE.
 MLE_PEAK_FRACTION = 0.9
-_ALLOCATION_FAILURES = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory",
-                        b"out of memory")
+# What a compiler prints when it runs out of memory (cc1plus, the linker).
+_COMPILER_OUT_OF_MEMORY = (b"out of memory", b"Cannot allocate memory",
+                           b"virtual memory exhausted", b"std::bad_alloc")
 
 
 def signal_name(number: int) -> str:
@@ -20,9 +21,17 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _allocation_failed(stderr: bytes) -> bool:
-    tail = stderr[-4096:]
-    return any(marker in tail for marker in _ALLOCATION_FAILURES)
+def _allocation_failed(raw: RawRun) -> bool:
+    """The runtime's own report of a failed allocation, as it ends the program: an uncaught
+    Python MemoryError (a traceback whose last line is it) or an uncaught std::bad_alloc
+    (terminate, SIGABRT). Merely printing the word is not one."""
+    tail = raw.stderr[-4096:]
+    lines = tail.strip().splitlines()
+    last = lines[-1].strip() if lines else b""
+    if b"Traceback (most recent call last):" in tail and (
+            last == b"MemoryError" or last.startswith(b"MemoryError:")):
+        return True
+    return raw.signal == signals.SIGABRT and b"std::bad_alloc" in tail
 
 
 def compile_limit_exceeded(raw: RawRun, limits: RunLimits) -> str | None:
@@ -35,7 +44,8 @@ def compile_limit_exceeded(raw: RawRun, limits: RunLimits) -> str | None:
     if raw.killed_for == "wall":
         return f"compilation exceeded its wall-clock limit of {limits.wall_s:g} s"
     failed = raw.exit_code != 0 or raw.signal != 0
-    if raw.oom_killed or failed and _allocation_failed(raw.stderr + raw.stdout):
+    log = (raw.stderr + raw.stdout)[-8192:]
+    if raw.oom_killed or failed and any(marker in log for marker in _COMPILER_OUT_OF_MEMORY):
         return (f"the compiler ran out of memory (limit {limits.memory_mb} MiB over all "
                 "compiler processes)")
     return None
@@ -65,7 +75,7 @@ def classify_run(raw: RawRun, limits: RunLimits) -> tuple[int, str] | None:
     if not failed:
         return None
     near_limit = raw.maxrss_kb * 1024 >= MLE_PEAK_FRACTION * limit_bytes
-    if near_limit or _allocation_failed(raw.stderr):
+    if near_limit or _allocation_failed(raw):
         return pb.MLE, f"memory limit of {limits.memory_mb} MiB exceeded (peak {raw.maxrss_kb} KiB)"
     if raw.signal == signals.SIGXFSZ:
         return pb.RE, f"file size limit of {limits.file_size_bytes} bytes exceeded"

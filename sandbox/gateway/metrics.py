@@ -17,6 +17,12 @@ class GatewayMetrics:
                                   registry=self.registry)
         self.retries = Counter("sandbox_gateway_retries", "Requests re-run on another worker",
                                registry=self.registry)
+        self.worker_failures = Counter("sandbox_gateway_worker_failures",
+                                       "Workers marked failed (out of rotation until their next "
+                                       "health check), by worker", ["worker"], registry=self.registry)
+        self.poisoned_requests = Counter("sandbox_gateway_poisoned_requests",
+                                         "Requests answered SE and not run again: they failed "
+                                         "on two workers", registry=self.registry)
         self.latency = Histogram("sandbox_gateway_latency_seconds", "End-to-end latency",
                                  ["language"], registry=self.registry,
                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
