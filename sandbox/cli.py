@@ -13,9 +13,10 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
-from sandbox.problem import ProblemError, load_problem
+from sandbox.problem import TESTLIB_HELP, ProblemError, load_problem, with_testlib
 from sandbox.server import DEFAULT_ADDRESS
 from sandbox.v1 import sandbox_pb2 as pb
+from workers.testlib import TestlibError
 
 EXTENSIONS = {".py": "python", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
 REPO_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -160,7 +161,8 @@ def cmd_fleet_status(args) -> int:
 def cmd_grade(args) -> int:
     try:
         problem = load_problem(args.problem)
-    except ProblemError as exc:
+        with_testlib([problem], args.testlib)
+    except (ProblemError, ValueError) as exc:
         raise CliError(str(exc)) from None
     source = _read_source(args.source)
     language = _language_for(args.source, args.language)
@@ -293,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", action="store_true", help="print one JSON object")
     grade.add_argument("--all-tests", action="store_true",
                        help="run every test instead of stopping at the first failure")
+    grade.add_argument("--testlib", metavar="PATH", help=TESTLIB_HELP)
     grade.set_defaults(func=cmd_grade)
 
     run = sub.add_parser("run", help="run a program once (stdin from a file or a pipe)",
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CliError as exc:
+    except (CliError, TestlibError) as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

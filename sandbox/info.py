@@ -13,8 +13,8 @@ def build_info(judge: Judge, capacity: int, max_queue: int) -> pb.InfoResponse:
                            isolation=judge.cgroup_support.describe())
     for language in sorted(set(judge.languages.values()), key=lambda lang: lang.name):
         info.languages.add(name=language.name, version=language.version,
-                           compile_command=" ".join(language.compile_argv),
-                           run_command=" ".join(language.run_argv),
+                           compile_command=language.compile_command,
+                           run_command=language.run_command,
                            source_file=language.source_file)
     limits_to_proto(DEFAULT_LIMITS, info.default_limits)
     limits_to_proto(MAX_LIMITS, info.max_limits)

@@ -1,8 +1,11 @@
 """The problem file (JSON) and its translation into a GradeRequest.
 
     {id, kind: "stdin"|"functional", func_name?, starter_code?, tests: [{input, output}],
-     time_limit_s?, memory_limit_mb?, compare?: "lcb"|"exact"|"tokens"|"float:1e-6",
-     checker?: {language, source} | {language, path}}
+     time_limit_s?, memory_limit_mb?,
+     compare?: "lcb"|"exact"|"tokens"|"open-r1"|"float:1e-6",
+     checker?: {language, source | path, files?: {name: path | {text}},
+                convention?: "testlib"|"open-r1"},
+     interactor?: {language, source | path, files?}}
 
 Defaults: compare "lcb", 6 s per test, 1024 MB.
 """
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.v1 import sandbox_pb2 as pb
+from workers.testlib import includes_testlib, read_testlib
 
 DEFAULT_TIME_LIMIT_S = 6.0
 DEFAULT_MEMORY_LIMIT_MB = 1024
@@ -34,6 +38,7 @@ class Problem:
     memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB
     compare: str = "lcb"
     checker: dict | None = None
+    max_processes: int = 0  # 0: the server's default (1: no processes besides the test's own)
     # Benchmark metadata (loaders in sandbox/benchmarks fill what their format has).
     title: str = ""
     statement: str = ""
@@ -57,7 +62,8 @@ class Problem:
             request_id=request_id, language=language, source=source,
             kind=pb.FUNCTIONAL if self.kind == "functional" else pb.STDIN,
             func_name=self.func_name, comparison=self.comparison(),
-            limits=pb.Limits(time_limit_s=self.time_limit_s, memory_limit_mb=self.memory_limit_mb),
+            limits=pb.Limits(time_limit_s=self.time_limit_s, memory_limit_mb=self.memory_limit_mb,
+                             max_processes=self.max_processes),
             stop_on_first_failure=stop_on_first_failure)
         if digest:
             request.test_set_digest = digest
@@ -75,11 +81,35 @@ def _bytes(value) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
+CONVENTIONS = {"testlib": pb.Checker.TESTLIB, "open-r1": pb.Checker.OPEN_R1}
+
+
 def helper_message(spec: dict) -> pb.Checker:
-    """{language, source, files?: {name: text|bytes}} → a Checker message."""
+    """{language, source, files?: {name: text|bytes}, convention?} → a Checker message."""
     files = [pb.File(name=name, content=_bytes(content))
              for name, content in (spec.get("files") or {}).items()]
-    return pb.Checker(language=spec["language"], source=spec["source"], files=files)
+    return pb.Checker(language=spec["language"], source=spec["source"], files=files,
+                      convention=CONVENTIONS[spec.get("convention") or "testlib"])
+
+
+TESTLIB_HELP = ("testlib.h for C++ checkers / interactors that include it and carry none "
+                "(default: $SANDBOX_TESTLIB; get it from github.com/MikeMirzayanov/testlib)")
+
+
+def with_testlib(problems: list["Problem"], path: str | None = None) -> None:
+    """Gives testlib.h (`path`, else $SANDBOX_TESTLIB, else nothing) to every helper that
+    includes it; raises ValueError when the file cannot be read."""
+    testlib = read_testlib(path)
+    if testlib is not None:
+        for problem in problems:
+            attach_testlib(problem, testlib)
+
+
+def attach_testlib(problem: "Problem", testlib: bytes | str) -> None:
+    """Adds testlib.h to the problem's checker / interactor that include it and carry none."""
+    for spec in (problem.checker, problem.interactor):
+        if spec and includes_testlib(spec["source"]) and "testlib.h" not in (spec.get("files") or {}):
+            spec["files"] = dict(spec.get("files") or {}, **{"testlib.h": testlib})
 
 
 def parse_compare(spec: str, checker: dict | None = None) -> pb.Comparison:
@@ -92,6 +122,8 @@ def parse_compare(spec: str, checker: dict | None = None) -> pb.Comparison:
         return pb.Comparison(mode=pb.Comparison.EXACT)
     if spec == "tokens":
         return pb.Comparison(mode=pb.Comparison.TOKENS)
+    if spec == "open-r1":
+        return pb.Comparison(mode=pb.Comparison.OPEN_R1)
     if spec.startswith("float"):
         _, _, eps = spec.partition(":")
         try:
@@ -101,7 +133,8 @@ def parse_compare(spec: str, checker: dict | None = None) -> pb.Comparison:
         if not math.isfinite(epsilon) or epsilon < 0:
             raise ProblemError(f"bad float tolerance in compare={spec!r}")
         return pb.Comparison(mode=pb.Comparison.FLOAT, abs_epsilon=epsilon, rel_epsilon=epsilon)
-    raise ProblemError(f"unknown compare mode {spec!r} (use lcb, exact, tokens or float:EPS)")
+    raise ProblemError(f"unknown compare mode {spec!r} (use lcb, exact, tokens, open-r1 or "
+                       "float:EPS)")
 
 
 def problem_from_dict(data: dict, base_dir: Path | None = None) -> Problem:
@@ -131,10 +164,13 @@ def problem_from_dict(data: dict, base_dir: Path | None = None) -> Problem:
         raise ProblemError("`time_limit_s` and `memory_limit_mb` must be numbers") from None
     if not math.isfinite(time_limit) or time_limit <= 0 or memory <= 0:
         raise ProblemError("`time_limit_s` and `memory_limit_mb` must be positive")
+    processes = data.get("max_processes") or 0
+    if not isinstance(processes, int) or isinstance(processes, bool) or processes < 0:
+        raise ProblemError("`max_processes` must be a non-negative integer")
     problem = Problem(id=str(data.get("id", "")), kind=kind, tests=tests,
                       func_name=data.get("func_name") or "",
                       starter_code=data.get("starter_code") or "",
-                      time_limit_s=time_limit, memory_limit_mb=memory,
+                      time_limit_s=time_limit, memory_limit_mb=memory, max_processes=processes,
                       compare=data.get("compare") or "lcb", checker=checker,
                       interactor=interactor, input_mode=input_mode,
                       title=data.get("title") or "", statement=data.get("statement") or "",
@@ -151,7 +187,9 @@ def _helper_spec(spec, role: str, base_dir: Path | None) -> dict | None:
     if not isinstance(spec, dict) or "language" not in spec:
         raise ProblemError(f"`{role}` must be {{language, source}} or {{language, path}}")
 
-    def read(relative: str) -> str:
+    def read(relative) -> str:
+        if isinstance(relative, dict) and isinstance(relative.get("text"), str):
+            return relative["text"]  # inline content (ground truth rows carry files so)
         path = Path(relative)
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
@@ -167,7 +205,14 @@ def _helper_spec(spec, role: str, base_dir: Path | None) -> dict | None:
     else:
         raise ProblemError(f"`{role}` needs `source` or `path`")
     files = {name: read(value) for name, value in (spec.get("files") or {}).items()}
-    return {"language": spec["language"], "source": source, "files": files}
+    convention = spec.get("convention") or "testlib"
+    if convention not in CONVENTIONS:
+        raise ProblemError(f"`{role}.convention` must be one of {', '.join(CONVENTIONS)}, "
+                           f"got {convention!r}")
+    if role == "interactor" and convention != "testlib":
+        raise ProblemError("an interactor follows testlib's convention only")
+    return {"language": spec["language"], "source": source, "files": files,
+            "convention": convention}
 
 
 def load_problem(path: str | Path) -> Problem:

@@ -12,6 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 PACKAGES=(bubblewrap g++ python3 python3-venv libseccomp2 ca-certificates)
+# The other languages Codeforces accepts (README, "Languages"): C, Java 17, Go, Rust, Node.js.
+PACKAGES+=(gcc openjdk-17-jdk-headless golang-go rustc nodejs)
 # PyPy 3 is optional: installed when the distribution has it.
 missing=()
 for package in "${PACKAGES[@]}" pypy3; do

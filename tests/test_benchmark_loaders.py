@@ -199,11 +199,12 @@ def test_codecontests_rows(judge):
 
 # ---------------------------------------------------------------- open-r1 rows
 
+# open-r1's convention: `checker input answer output`, AC iff it prints 1 (or 100).
 FILE_IO_CHECKER = r"""
 import sys
 a, b = map(int, open(sys.argv[1]).read().split())
-out = open(sys.argv[2]).read().split()
-sys.exit(0 if out == [str(a + b)] else 1)
+out = open(sys.argv[3]).read().split()
+print(1 if out == [str(a + b)] else 0)
 """
 
 
@@ -231,6 +232,7 @@ def test_open_r1_row(tmp_path, judge):
     assert (first.time_limit_s, first.memory_limit_mb) == (1.5, 128)
     assert first.difficulty == "800" and first.meta["tags"] == ["math"]
     assert first.checker["language"] == "python" and "Their sum." in first.statement
+    assert first.checker["convention"] == "open-r1" and first.compare == "open-r1"
     assert second.input_mode == "stdin" and second.checker is None and second.meta["interactive"]
     files = ("a, b = map(int, open('input.txt').read().split())\n"
              "open('output.txt', 'w').write(str(a + b))\n")

@@ -199,3 +199,31 @@ def test_binary_cache_is_bounded_in_bytes_too():
     assert cache.get("huge") is None and len(cache) == 3
     cache.put("k3", b"y" * 10)  # a key put again is counted once
     assert cache.total_bytes == 2 * (1 << 20) + 10
+
+
+def test_checker_limits_grow_with_what_it_reads():
+    from workers.special_judges import HELPER_LIMITS, checker_limits
+    assert checker_limits(0) == HELPER_LIMITS
+    grown = checker_limits(60 << 20)
+    assert grown.memory_mb == HELPER_LIMITS.memory_mb + 32 * 60
+    assert grown.time_limit_s == HELPER_LIMITS.time_limit_s + 30
+    assert checker_limits(10 << 30).memory_mb == 8192 and checker_limits(10 << 30).time_limit_s == 60
+
+
+# Needs memory in proportion to the contestant's output: 30 bytes per byte it reads.
+PROPORTIONAL_CHECKER = r"""
+import sys
+output = open(sys.argv[2], "rb").read()
+scratch = bytearray(30 * len(output))
+sys.exit(0 if output == open(sys.argv[3], "rb").read() else 1)
+"""
+
+
+def test_a_checker_given_a_big_output_is_not_a_sandbox_error(judge):
+    """40 MiB of output: a checker that needs 1.2 GB for it gets a budget that grows with it."""
+    size = 40 << 20
+    problem = Problem(id="big-output", tests=[{"input": "", "output": "x" * size}],
+                      time_limit_s=5, memory_limit_mb=256,
+                      checker={"language": "python", "source": PROPORTIONAL_CHECKER})
+    response = grade(judge, problem, f"import sys\nsys.stdout.write('x' * {size})\n")
+    assert response.verdict == pb.AC, response.message

@@ -47,7 +47,7 @@ from pathlib import Path
 from sandbox.benchmarks import codeforces, livecodebench
 from sandbox.benchmarks.io import read_rows
 from sandbox.benchmarks.prompts import SYSTEM_MESSAGE, lcb_chat_messages, lcb_user_prompt
-from sandbox.problem import Problem, ProblemError
+from sandbox.problem import TESTLIB_HELP, Problem, ProblemError, with_testlib
 from verl_plugin.groundtruth import to_ground_truth
 
 LCB = "livecodebench"
@@ -201,10 +201,13 @@ def apply_rules(problem: Problem, source: str, *, max_tests: int = E1_MAX_TESTS,
         tests = select_longest(problem.tests, max_tests)
         selection = f"longest-{max_tests}" if len(tests) < total else "all"
         limit = time_limit_s or E1_TIME_LIMIT_S
-        mode = "lcb" if problem.kind == "functional" else (compare or "tokens")
+        # open-r1 rows keep open-r1's own grading (its checker convention and comparison).
+        own = "open-r1" if problem.compare == "open-r1" else "tokens"
+        mode = "lcb" if problem.kind == "functional" else (compare or own)
     graded = Problem(id=problem.id, kind=problem.kind, tests=tests, func_name=problem.func_name,
                      starter_code=problem.starter_code, time_limit_s=limit,
                      memory_limit_mb=memory_limit_mb, compare=mode, checker=problem.checker,
+                     max_processes=problem.max_processes,
                      title=problem.title, statement=problem.statement, platform=problem.platform,
                      difficulty=problem.difficulty, contest_date=problem.contest_date,
                      input_mode=problem.input_mode, meta=problem.meta)
@@ -307,6 +310,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--compare", default=None,
                         help="stdin comparison for non-LiveCodeBench sources (default tokens)")
     parser.add_argument("--cf-metadata", help="metadata_cf.json: ids of rllm Codeforces rows")
+    parser.add_argument("--testlib", metavar="PATH", help=TESTLIB_HELP)
     parser.add_argument("--release", help="livecodebench: release window, e.g. release_v5 or v5_v6")
     parser.add_argument("--start-date", help="livecodebench: first contest date (YYYY-MM-DD)")
     parser.add_argument("--end-date", help="livecodebench: last contest date (YYYY-MM-DD)")
@@ -324,6 +328,7 @@ def main(argv=None) -> int:
             if not sep or source not in SOURCES:
                 source, path = guess_source(spec), spec
             problems = load_source(path, source, args.cf_metadata)
+            with_testlib(problems, args.testlib)
             if source == LCB and (args.release or args.start_date or args.end_date):
                 problems = livecodebench.select(problems, release=args.release,
                                                 start_date=args.start_date, end_date=args.end_date)

@@ -5,7 +5,8 @@ plus bookkeeping:
 
     {"format": "code-sandbox/v1", "id", "kind": "stdin"|"functional", "func_name",
      "tests": [{"input", "output"}], "time_limit_s", "memory_limit_mb", "compare",
-     "checker"?: {language, source}, "input_mode"?: "stdin"|"file",
+     "checker"?: {language, source, convention, files?: {name: {text}}},
+     "input_mode"?: "stdin"|"file",
      "source": "livecodebench"|"primeintellect"|"taco"|"codeforces"|...,
      "total_tests": N (before selection), "selection": "all" | "longest-15"}
 
@@ -31,9 +32,18 @@ def to_ground_truth(problem: Problem, *, source: str, total_tests: int | None = 
             "total_tests": len(problem.tests) if total_tests is None else int(total_tests),
             "selection": selection}
     if problem.checker:
-        data["checker"] = {"language": problem.checker["language"], "source": problem.checker["source"]}
+        checker = {"language": problem.checker["language"], "source": problem.checker["source"],
+                   "convention": problem.checker.get("convention") or "testlib"}
+        files = problem.checker.get("files") or {}
+        if files:  # e.g. testlib.h, inline
+            checker["files"] = {name: {"text": content if isinstance(content, str)
+                                       else content.decode("utf-8", errors="replace")}
+                                for name, content in files.items()}
+        data["checker"] = checker
     if problem.input_mode != "stdin":
         data["input_mode"] = problem.input_mode
+    if problem.max_processes:
+        data["max_processes"] = problem.max_processes
     return json.dumps(data, ensure_ascii=False)
 
 

@@ -148,7 +148,8 @@ def _delegated_v2(directory: Path, wanted: set[str]) -> Path | None:
     return directory
 
 
-def _detect() -> CgroupSupport:
+def detect() -> CgroupSupport:
+    """Probes this host (support() caches the answer for the process)."""
     if os.environ.get(DISABLE_ENV, "").lower() in ("off", "0", "no", "false"):
         return CgroupSupport()
     own = _own_paths()
@@ -193,7 +194,7 @@ def support() -> CgroupSupport:
     global _support
     with _support_lock:
         if _support is None:
-            _support = _detect()
+            _support = detect()
         return _support
 
 

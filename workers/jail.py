@@ -204,7 +204,7 @@ class Jail:
         ]
         if os.path.isdir("/usr/lib64"):
             argv += ["--symlink", "usr/lib64", "/lib64"]
-        for path in ETC_FILES:
+        for path in (*ETC_FILES, *self.language.extra_mounts):
             if os.path.exists(path):
                 argv += ["--ro-bind", path, path]
         tmpfs, shm = self.tmpfs_bytes, SHM_BYTES
@@ -460,8 +460,8 @@ class Jail:
                          "cgroup": role if cgroup is not None else None,
                          "filter": child_filter, "clean": clean}
         if argv is not None:
-            request["argv"] = argv
-            request["env"] = JAIL_ENV
+            request["argv"] = self.language.expand(argv, limits.memory_mb)
+            request["env"] = {**JAIL_ENV, **self.language.environment(limits.memory_mb)}
         else:
             request["python"] = python
             request["args_json"] = args

@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass, field, replace
 
 from sandbox.v1 import sandbox_pb2 as pb
-from workers import cgroups, compare
+from workers import cgroups, compare, open_r1
 from workers.jail import AGENT_MOUNT, FALLBACK_TMPFS_BYTES, Jail, JailError, RawRun
 from workers.languages import Language, available_languages
 from workers.limits import COMPILE_LIMITS, RunLimits, resolve_limits
 from workers.pch import ensure_pch
 from workers.special_judges import (HELPER_LIMITS, BinaryCache, HelperProgram, check_output,
                                     exit_code_verdict)
+from workers.testlib import TESTLIB_ENV, WHERE_TO_GET, includes_testlib, read_testlib
 from workers.verdicts import classify_run, compile_limit_exceeded
 
 EXCERPT_BYTES = 4096
@@ -147,6 +148,7 @@ class Judge:
         """cgroup_support: the per-jail mechanisms to use (default: what this host has)."""
         self.cgroup_support = cgroup_support if cgroup_support is not None else cgroups.support()
         _warn_if_weaker(self.cgroup_support)
+        self.testlib = read_testlib()
         self.languages = available_languages()
         self.python_fast_path = python_fast_path
         self.tmpfs_bytes = tmpfs_bytes
@@ -258,11 +260,13 @@ class Judge:
                 if value < 0 or value != value:
                     raise InvalidRequest(f"comparison.{name} must be a non-negative number")
         if mode == pb.Comparison.CHECKER:
-            self.validate_source(comparison.checker.source, comparison.checker.language)
+            self.validate_helper(comparison.checker, "checker")
         if request.HasField("interactor"):
             if request.kind == pb.FUNCTIONAL:
                 raise InvalidRequest("a functional problem cannot be interactive")
-            self.validate_source(request.interactor.source, request.interactor.language)
+            if request.interactor.convention != pb.Checker.TESTLIB:
+                raise InvalidRequest("interactors follow testlib's convention only")
+            self.validate_helper(request.interactor, "interactor")
         names = [request.file_io.input_name, request.file_io.output_name]
         for name in names:
             if name and not _plain_file_name(name, language):
@@ -273,8 +277,30 @@ class Judge:
             raise InvalidRequest("file_io input_name and output_name must differ")
         return language, limits
 
+    def validate_helper(self, spec: pb.Checker, role: str) -> None:
+        language = self.validate_source(spec.source, spec.language)
+        if spec.convention not in pb.Checker.Convention.values():
+            raise InvalidRequest(f"unknown {role} convention {spec.convention}")
+        if (language.compiled and includes_testlib(spec.source)
+                and not any(f.name == "testlib.h" for f in spec.files) and self.testlib is None):
+            raise InvalidRequest(
+                f"the {role} includes testlib.h and carries none: send it in the {role}'s "
+                f"files, or start the server with {TESTLIB_ENV}=/path/to/testlib.h "
+                f"({WHERE_TO_GET})")
+
+    def _with_testlib(self, spec: pb.Checker) -> pb.Checker:
+        """The server's testlib.h for a helper that includes it and brought none."""
+        if (self.testlib is None or not includes_testlib(spec.source)
+                or any(f.name == "testlib.h" for f in spec.files)):
+            return spec
+        completed = pb.Checker()
+        completed.CopyFrom(spec)
+        completed.files.add(name="testlib.h", content=self.testlib)
+        return completed
+
     def helper(self, spec: pb.Checker, cancel: CancelToken | None) -> HelperProgram:
         """A checker or interactor ready to run in a jail of its own."""
+        spec = self._with_testlib(spec)
         language = self.language(spec.language)
         jail = self._new_jail(language, cancel)
         try:
@@ -399,6 +425,10 @@ class _Grading:
         self.mode = _compare_mode(request.comparison)
         self.stop_first = (request.stop_on_first_failure
                            if request.HasField("stop_on_first_failure") else True)
+        # open-r1's rows: the program reads its input without carriage returns at line ends.
+        self.open_r1 = self.mode == pb.Comparison.OPEN_R1 or (
+            self.mode == pb.Comparison.CHECKER
+            and request.comparison.checker.convention == pb.Checker.OPEN_R1)
 
     def run(self) -> pb.GradeResponse:
         request = self.request
@@ -449,7 +479,8 @@ class _Grading:
             if self.request.HasField("interactor"):
                 raw, verdict, message = self._interact(program, helper, test)
             else:
-                raw = program.run(limits, test.input, args,
+                stdin = open_r1.strip_carriage_returns(test.input) if self.open_r1 else test.input
+                raw = program.run(limits, stdin, args,
                                   input_file=self.request.file_io.input_name,
                                   output_file=self.request.file_io.output_name)
                 verdict, message = self._judge_test(raw, test, helper)
@@ -539,6 +570,8 @@ class _Grading:
             outcome = compare.compare_exact(raw.stdout, test.output)
         elif self.mode == pb.Comparison.TOKENS:
             outcome = compare.compare_tokens(raw.stdout, test.output)
+        elif self.mode == pb.Comparison.OPEN_R1:
+            outcome = open_r1.compare_plain(raw.stdout, test.output)
         elif self.mode == pb.Comparison.FLOAT:
             comparison = self.request.comparison
             outcome = compare.compare_float(raw.stdout, test.output, comparison.abs_epsilon,

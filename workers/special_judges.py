@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import replace
 
 from sandbox.v1 import sandbox_pb2 as pb
+from workers import open_r1
 from workers.jail import Jail, JailError, RawRun
 from workers.languages.base import Language
 from workers.limits import COMPILE_LIMITS, RunLimits
@@ -164,9 +165,39 @@ def checker_limits(given_bytes: int) -> RunLimits:
 
 
 def check_output(checker: HelperProgram, test: pb.TestCase, output: bytes) -> tuple[int, str]:
-    """Runs `checker input.txt output.txt answer.txt`."""
+    """Runs the checker by its convention (testlib unless the Checker says open-r1)."""
+    if checker.helper.convention == pb.Checker.OPEN_R1:
+        return _check_open_r1(checker, test, output)
     files = (test.input, output, test.output)
     for name, data in zip(_CHECKER_FILES, files):
         checker.jail.write_file(name, data)
     limits = checker_limits(sum(len(data) for data in files))
     return exit_code_verdict(checker.run(limits, *_CHECKER_FILES), "checker")
+
+
+_OPEN_R1_FILES = ("input.txt", "correct_output.txt", "solution_output.txt")
+
+
+def _check_open_r1(checker: HelperProgram, test: pb.TestCase, output: bytes) -> tuple[int, str]:
+    """`checker input answer output` on open-r1's normalised files; AC iff it prints 1 or 100.
+
+    As in open-r1, anything else is WA, a crash or a timeout included: the checker's output
+    is the verdict, its exit status is not.
+    """
+    files = (open_r1.strip_carriage_returns(test.input), open_r1.normalize_answer(test.output),
+             open_r1.drop_empty_lines(output))
+    for name, data in zip(_OPEN_R1_FILES, files):
+        checker.jail.write_file(name, data)
+    limits = replace(checker_limits(sum(len(data) for data in files)),
+                     time_limit_s=open_r1.CHECKER_SECONDS, wall_limit_s=open_r1.CHECKER_SECONDS)
+    raw = checker.run(limits, *_OPEN_R1_FILES)
+    if open_r1.checker_accepts(raw.stdout) and not raw.killed_for:
+        return pb.AC, ""
+    printed = raw.stdout.decode("utf-8", errors="replace").strip()[:100]
+    if raw.killed_for:
+        why = f"the checker was stopped ({raw.killed_for} limit)"
+    elif raw.exit_code or raw.signal:
+        why = f"the checker failed (status {raw.exit_code}/{raw.signal}) printing {printed!r}"
+    else:
+        why = f"the checker printed {printed!r}"
+    return pb.WA, f"{why}; open-r1 accepts only 1 or 100"

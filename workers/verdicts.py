@@ -23,15 +23,27 @@ def signal_name(number: int) -> str:
 
 def _allocation_failed(raw: RawRun) -> bool:
     """The runtime's own report of a failed allocation, as it ends the program: an uncaught
-    Python MemoryError (a traceback whose last line is it) or an uncaught std::bad_alloc
-    (terminate, SIGABRT). Merely printing the word is not one."""
-    tail = raw.stderr[-4096:]
-    lines = tail.strip().splitlines()
-    last = lines[-1].strip() if lines else b""
+    Python MemoryError (a traceback whose last line is it), an uncaught std::bad_alloc
+    (terminate, SIGABRT), or the JVM's, Go's, V8's or Rust's own out-of-memory report with
+    the exit it makes. Merely printing the word is not one."""
+    tail = raw.stderr[-8192:]
+    lines = [line.strip() for line in tail.strip().splitlines()]
+    last = lines[-1] if lines else b""
     if b"Traceback (most recent call last):" in tail and (
             last == b"MemoryError" or last.startswith(b"MemoryError:")):
         return True
-    return raw.signal == signals.SIGABRT and b"std::bad_alloc" in tail
+    if raw.signal == signals.SIGABRT:
+        return (b"std::bad_alloc" in tail
+                or any(line.startswith(b"FATAL ERROR:") and line.endswith(
+                    b"JavaScript heap out of memory") for line in lines)
+                or any(line.startswith(b"memory allocation of ") and line.endswith(
+                    b"bytes failed") for line in lines))
+    if raw.exit_code == 2 and b"fatal error: runtime: out of memory" in lines:
+        return True
+    # An uncaught OutOfMemoryError (but not "unable to create native thread": a task limit).
+    return raw.exit_code == 1 and any(
+        line.startswith(b"Exception in thread ") and b" java.lang.OutOfMemoryError" in line
+        and b"native thread" not in line for line in lines)
 
 
 def compile_limit_exceeded(raw: RawRun, limits: RunLimits) -> str | None:

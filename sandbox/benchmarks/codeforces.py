@@ -18,6 +18,7 @@ from pathlib import Path
 from sandbox.benchmarks.io import read_rows
 from sandbox.benchmarks.livecodebench import _literal_tests
 from sandbox.problem import Problem, ProblemError
+from workers.testlib import read_testlib
 
 DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_LIMIT_MB = 256
@@ -79,8 +80,9 @@ def problem_from_open_r1_row(row: dict) -> Problem:
     mode = (row.get("input_mode") or "stdio").lower()
     checker = None
     if row.get("generated_checker"):
-        # Called like a testlib checker: `checker input output answer`, verdict in the exit code.
-        checker = {"language": "python", "source": row["generated_checker"]}
+        # Called as open-r1 calls it: `checker input answer output`, AC iff it prints 1 or 100.
+        checker = {"language": "python", "source": row["generated_checker"],
+                   "convention": "open-r1"}
     statement = "\n\n".join(filter(None, (row.get("description"), row.get("input_format"),
                                           row.get("output_format"), row.get("interaction_format"),
                                           row.get("note"))))
@@ -89,7 +91,7 @@ def problem_from_open_r1_row(row: dict) -> Problem:
         tests=[{"input": t["input"], "output": t["output"]} for t in tests],
         time_limit_s=float(row.get("time_limit") or DEFAULT_TIME_LIMIT_S),
         memory_limit_mb=int(row.get("memory_limit") or DEFAULT_MEMORY_LIMIT_MB),
-        compare="tokens", checker=checker, title=row.get("title") or "", statement=statement,
+        compare="open-r1", checker=checker, title=row.get("title") or "", statement=statement,
         platform="codeforces", difficulty=str(row.get("rating") or ""),
         input_mode="file" if mode == "file" else "stdin",
         meta={"benchmark": "codeforces", "format": "open-r1",
@@ -124,8 +126,8 @@ def _read_text(base: Path, relative: str) -> str:
 def load_polygon_package(directory: str | Path, testlib: str | Path | None = None) -> Problem:
     """A Polygon package: tests of the main testset, limits, checker, interactor, solutions.
 
-    C++ checkers / interactors compile against the package's own files/testlib.h (or the
-    `testlib` path given); the project does not ship testlib.h.
+    C++ checkers / interactors compile against the `testlib` path given, else the package's
+    own files/testlib.h, else $SANDBOX_TESTLIB; the project does not ship testlib.h.
     """
     base = Path(directory)
     try:
@@ -154,9 +156,13 @@ def load_polygon_package(directory: str | Path, testlib: str | Path | None = Non
         tests.append({"input": input_path.read_text(errors="replace"),
                       "output": answer_path.read_text(errors="replace") if answer_path.exists() else ""})
     extra = {}
-    testlib_path = Path(testlib) if testlib else base / "files" / "testlib.h"
-    if testlib_path.exists():
-        extra["testlib.h"] = testlib_path.read_text(errors="replace")
+    own = base / "files" / "testlib.h"
+    try:
+        found = read_testlib(testlib or (own if own.exists() else None))
+    except ValueError as exc:
+        raise ProblemError(f"Polygon package: {exc}") from None
+    if found is not None:
+        extra["testlib.h"] = found.decode("utf-8", errors="replace")
 
     def helper(element) -> dict | None:
         if element is None:
@@ -167,9 +173,8 @@ def load_polygon_package(directory: str | Path, testlib: str | Path | None = Non
         language = _polygon_language(source.get("type", "cpp"))
         if language is None:
             raise ProblemError(f"Polygon package: unsupported source type {source.get('type')}")
-        if language == "cpp" and "testlib.h" not in extra:
-            raise ProblemError("Polygon package: the C++ checker/interactor needs testlib.h "
-                               "(put it in files/ or pass its path)")
+        # Without a testlib.h here, the server's own ($SANDBOX_TESTLIB) is used, or the
+        # request is refused naming that setting.
         return {"language": language, "source": _read_text(base, source.get("path")),
                 "files": extra if language == "cpp" else {}}
 

@@ -5,7 +5,9 @@ import re
 
 _FENCE = re.compile(r"```([^\n`]*)\n(.*?)```", re.S)
 _LANGUAGES = {"python": "python", "python3": "python", "py": "python", "pypy": "pypy",
-              "cpp": "cpp", "c++": "cpp", "cc": "cpp", "cxx": "cpp"}
+              "cpp": "cpp", "c++": "cpp", "cc": "cpp", "cxx": "cpp", "c": "c", "java": "java",
+              "go": "go", "golang": "go", "rust": "rust", "rs": "rust", "javascript": "javascript",
+              "js": "javascript", "node": "javascript"}
 
 
 def extract_code(completion: str, default_language: str = "python") -> tuple[str, str] | None:

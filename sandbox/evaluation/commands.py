@@ -13,7 +13,7 @@ from sandbox.evaluation.problems import BENCHMARKS, load_benchmark
 from sandbox.evaluation.results import RESULTS_FILE, ResultsFile, read_results, result_key
 from sandbox.evaluation.runner import Grader, run_samples
 from sandbox.evaluation.samples import read_samples
-from sandbox.problem import ProblemError
+from sandbox.problem import TESTLIB_HELP, ProblemError, with_testlib
 
 SUMMARY_FILE = "summary.json"
 SHOWN_IDS = 5
@@ -88,8 +88,9 @@ def cmd_eval(args) -> int:
     _check_rating_args(args)
     try:
         problems = load_benchmark(args.benchmark, args.problems, args.cf_metadata)
+        with_testlib(list(problems.values()), args.testlib)
         samples = read_samples(args.samples)
-    except ProblemError as exc:
+    except (ProblemError, ValueError) as exc:
         raise CliError(str(exc)) from None
     unknown = sorted({s.problem_id for s in samples} - set(problems))
     if unknown:
@@ -289,6 +290,7 @@ def add_commands(sub, error_class: type[Exception] | None = None) -> None:
     evaluate.add_argument("--end-date", help="only problems up to this contest date (YYYY-MM-DD)")
     evaluate.add_argument("--platform", help="only these platforms, e.g. leetcode,atcoder")
     evaluate.add_argument("--difficulty", help="only these difficulties, e.g. easy,medium")
+    evaluate.add_argument("--testlib", metavar="PATH", help=TESTLIB_HELP)
     evaluate.set_defaults(func=_reporting(cmd_eval, error_class))
 
     rating = sub.add_parser(

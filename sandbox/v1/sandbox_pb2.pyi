@@ -83,12 +83,14 @@ class Comparison(_message.Message):
         TOKENS: _ClassVar[Comparison.Mode]
         FLOAT: _ClassVar[Comparison.Mode]
         CHECKER: _ClassVar[Comparison.Mode]
+        OPEN_R1: _ClassVar[Comparison.Mode]
     MODE_UNSPECIFIED: Comparison.Mode
     LCB: Comparison.Mode
     EXACT: Comparison.Mode
     TOKENS: Comparison.Mode
     FLOAT: Comparison.Mode
     CHECKER: Comparison.Mode
+    OPEN_R1: Comparison.Mode
     MODE_FIELD_NUMBER: _ClassVar[int]
     ABS_EPSILON_FIELD_NUMBER: _ClassVar[int]
     REL_EPSILON_FIELD_NUMBER: _ClassVar[int]
@@ -100,14 +102,22 @@ class Comparison(_message.Message):
     def __init__(self, mode: _Optional[_Union[Comparison.Mode, str]] = ..., abs_epsilon: _Optional[float] = ..., rel_epsilon: _Optional[float] = ..., checker: _Optional[_Union[Checker, _Mapping]] = ...) -> None: ...
 
 class Checker(_message.Message):
-    __slots__ = ("language", "source", "files")
+    __slots__ = ("language", "source", "files", "convention")
+    class Convention(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TESTLIB: _ClassVar[Checker.Convention]
+        OPEN_R1: _ClassVar[Checker.Convention]
+    TESTLIB: Checker.Convention
+    OPEN_R1: Checker.Convention
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
+    CONVENTION_FIELD_NUMBER: _ClassVar[int]
     language: str
     source: str
     files: _containers.RepeatedCompositeFieldContainer[File]
-    def __init__(self, language: _Optional[str] = ..., source: _Optional[str] = ..., files: _Optional[_Iterable[_Union[File, _Mapping]]] = ...) -> None: ...
+    convention: Checker.Convention
+    def __init__(self, language: _Optional[str] = ..., source: _Optional[str] = ..., files: _Optional[_Iterable[_Union[File, _Mapping]]] = ..., convention: _Optional[_Union[Checker.Convention, str]] = ...) -> None: ...
 
 class File(_message.Message):
     __slots__ = ("name", "content")

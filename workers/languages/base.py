@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+
+# In compile_argv, run_argv and env: replaced by the run's memory limit in MiB, for runtimes
+# that size their own heap (the JVM's -Xmx, V8's old space, Go's GOMEMLIMIT).
+MEMORY_MB = "{memory_mb}"
 
 
 def first_existing(*candidates: str) -> str | None:
@@ -14,6 +19,17 @@ def first_existing(*candidates: str) -> str | None:
         if found:
             return found
     return None
+
+
+def in_usr(path: str | None) -> str | None:
+    """The real path of a tool when the jail can see it (it has /usr only), else None.
+
+    /usr/bin/java and friends are links through /etc/alternatives, which may point anywhere.
+    """
+    if not path:
+        return None
+    real = os.path.realpath(path)
+    return real if real.startswith("/usr/") else None
 
 
 @dataclass(frozen=True)
@@ -34,10 +50,33 @@ class Language:
     # Address space granted beyond the memory limit (peak RSS is still judged on the limit).
     memory_overhead_mb: int = 0
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # Environment added to the jail's for this language's compilations and runs.
+    env: tuple[tuple[str, str], ...] = ()
+    # What `sandbox info` shows as the compile command when compile_argv is a wrapper.
+    compile_summary: str = ""
+    # Host paths outside /usr that the toolchain reads (e.g. the JDK's /etc/java-17-openjdk),
+    # bound read-only at the same place in this language's jails.
+    extra_mounts: tuple[str, ...] = ()
 
     @property
     def compiled(self) -> bool:
         return bool(self.compile_argv)
+
+    @property
+    def compile_command(self) -> str:
+        return self.compile_summary or " ".join(self.compile_argv)
+
+    @property
+    def run_command(self) -> str:
+        return " ".join(self.run_argv)
+
+    def expand(self, argv: list[str] | tuple[str, ...], memory_mb: int) -> list[str]:
+        """argv with MEMORY_MB replaced by this run's memory limit."""
+        return [part.replace(MEMORY_MB, str(memory_mb)) for part in argv]
+
+    def environment(self, memory_mb: int) -> dict[str, str]:
+        """The language's extra environment for a run under this memory limit."""
+        return {key: value.replace(MEMORY_MB, str(memory_mb)) for key, value in self.env}
 
     @functools.cached_property
     def version(self) -> str:
