@@ -55,8 +55,9 @@ C = Programs(
     busy_loop="int main(void){volatile unsigned long x=0; for(;;) x++;}\n",
     memory_hog="#include <stdlib.h>\n#include <string.h>\nint main(void){for(;;){char*p=malloc(1<<24);"
                "if(!p) return 3; memset(p,1,1<<24);}}\n",
-    moderate="#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void){"
-             "char*p=malloc(64<<20); memset(p,1,64<<20); printf(\"ok %d\\n\", p[12345]);}\n",
+    moderate="#include <stdio.h>\n#include <stdlib.h>\nint main(void){"
+             "volatile char*p=malloc(64<<20); for(int i=0;i<(64<<20);i++) p[i]=1;"
+             " printf(\"ok %d\\n\", p[12345]);}\n",
     spawn="#include <stdio.h>\n#include <unistd.h>\n#include <sys/wait.h>\nint main(void){"
           "pid_t pid=fork(); if(pid==0) _exit(0); if(pid<0){perror(\"BLOCKED fork\");"
           "puts(\"BLOCKED fork\");return 3;} puts(\"LEAK forked\"); return 0;}\n",
@@ -116,7 +117,8 @@ public class Main {
     public static void main(String[] args) {
         try {
             for (NetworkInterface n : Collections.list(NetworkInterface.getNetworkInterfaces()))
-                System.out.println((n.getName().equals("lo") ? "BLOCKED" : "LEAK") + " interface " + n.getName());
+                System.out.println((n.getName().equals("lo") ? "BLOCKED" : "LEAK")
+                                   + " interface " + n.getName());
         } catch (Exception e) { System.out.println("BLOCKED interfaces " + e); }
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress("127.0.0.1", PORT), 1000);
@@ -409,6 +411,7 @@ def test_64_mib_fits_a_256_mib_limit(any_judge, name):
     response = execute(any_judge, PROGRAMS[name].moderate, name, memory_mb=256)
     assert_verdict(response, pb.AC)
     assert response.stdout == b"ok 1\n", describe(response)
+    assert response.usage.peak_memory_kb >= 64 << 10, response.usage  # it was really touched
 
 
 @pytest.mark.parametrize("name", LANGUAGES)
@@ -491,12 +494,24 @@ def test_java_without_main_is_ce_that_says_so(judge):
     assert "static void main" in response.compile_log, describe(response)
 
 
-def test_java_out_of_heap_at_once_is_mle(any_judge):
-    """One allocation past -Xmx fails before any memory is touched: still MLE, not RE."""
-    require(any_judge, "java")
-    source = ("public class Main { public static void main(String[] a) {"
-              " long[] big = new long[400 << 17]; System.out.println(big.length); } }\n")
-    assert_verdict(execute(any_judge, source, "java", memory_mb=256), pb.MLE)
+ONE_HUGE_ALLOCATION = {
+    "java": ("public class Main { public static void main(String[] a) {"
+             " long[] big = new long[400 << 17]; System.out.println(big.length); } }\n"),
+    "go": ('package main\nimport "fmt"\nvar n = 3 << 30\n'
+           'func main() { b := make([]byte, n); fmt.Println(len(b)) }\n'),
+    "rust": ("fn main() { let n = (3usize << 30) + std::env::args().count(); "
+             "let v: Vec<u8> = Vec::with_capacity(n); println!(\"{}\", v.capacity()); }\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_HUGE_ALLOCATION))
+def test_one_allocation_far_past_the_limit_is_mle(any_judge, name):
+    """It fails before any memory is touched (peak far below the limit): the runtime's own
+    report makes it MLE, not RE."""
+    require(any_judge, name)
+    response = execute(any_judge, ONE_HUGE_ALLOCATION[name], name, memory_mb=256)
+    assert_verdict(response, pb.MLE)
+    assert response.usage.peak_memory_kb < 128 << 10, describe(response)
 
 
 def test_go_cannot_fetch_modules(judge):
@@ -571,12 +586,15 @@ def test_a_checker_in_the_language_is_compiled_once_and_cached(judge, name):
 
 # What each runtime prints when an allocation fails, and how it exits (exit code, signal).
 OUT_OF_MEMORY_REPORTS = {
-    "java": (b'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space\n'
-             b"\tat Main.main(Main.java:3)\n", 1, 0),
-    "go": (b"fatal error: runtime: out of memory\n\ngoroutine 1 [running]:\nmain.main()\n"
-           b"\t/work/main.go:4 +0x2c\n", 2, 0),
-    "javascript": (b"<--- Last few GCs --->\n\nFATAL ERROR: Reached heap limit Allocation failed - "
-                   b"JavaScript heap out of memory\n 1: 0xb7c3e0 node::Abort() [/usr/bin/node]\n", 0, 6),
+    "java": ((b'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space\n'
+              b"\tat Main.main(Main.java:3)\n"), 1, 0),
+    # Go reports first, then prints every goroutine's trace (here, more than 4 KiB of them).
+    "go": (b"runtime: out of memory: cannot allocate 3221225472-byte block (3899392 in use)\n"
+           b"fatal error: out of memory\n\n"
+           + b"goroutine 1 [running]:\nmain.main()\n\t/work/main.go:4 +0x2c\n" * 100, 2, 0),
+    "javascript": ((b"<--- Last few GCs --->\n\nFATAL ERROR: Reached heap limit Allocation failed - "
+                    b"JavaScript heap out of memory\n 1: 0xb7c3e0 node::Abort() [/usr/bin/node]\n"),
+                   0, 6),
     "rust": (b"memory allocation of 1073741824 bytes failed\n", 0, 6),
 }
 
@@ -599,7 +617,7 @@ def test_a_runtimes_own_out_of_memory_report_is_mle(name):
 @pytest.mark.parametrize("name", sorted(OUT_OF_MEMORY_REPORTS))
 def test_printing_an_out_of_memory_report_is_not_mle(name):
     """The words alone are not the runtime's report: with another exit it is RE (or AC)."""
-    stderr, exit_code, signal = OUT_OF_MEMORY_REPORTS[name]
+    stderr = OUT_OF_MEMORY_REPORTS[name][0]
     assert classify(stderr, 0, 0) == pb.AC
     assert classify(stderr, 3, 0) == pb.RE
 

@@ -12,6 +12,8 @@ MLE_PEAK_FRACTION = 0.9
 # What a compiler prints when it runs out of memory (cc1plus, the linker).
 _COMPILER_OUT_OF_MEMORY = (b"out of memory", b"Cannot allocate memory",
                            b"virtual memory exhausted", b"std::bad_alloc")
+# Go's runtime: an allocation it cannot map, and address space it cannot reserve.
+_GO_OUT_OF_MEMORY = (b"fatal error: out of memory", b"fatal error: runtime: out of memory")
 
 
 def signal_name(number: int) -> str:
@@ -26,7 +28,7 @@ def _allocation_failed(raw: RawRun) -> bool:
     Python MemoryError (a traceback whose last line is it), an uncaught std::bad_alloc
     (terminate, SIGABRT), or the JVM's, Go's, V8's or Rust's own out-of-memory report with
     the exit it makes. Merely printing the word is not one."""
-    tail = raw.stderr[-8192:]
+    tail = raw.stderr[-4096:]
     lines = [line.strip() for line in tail.strip().splitlines()]
     last = lines[-1] if lines else b""
     if b"Traceback (most recent call last):" in tail and (
@@ -38,8 +40,10 @@ def _allocation_failed(raw: RawRun) -> bool:
                     b"JavaScript heap out of memory") for line in lines)
                 or any(line.startswith(b"memory allocation of ") and line.endswith(
                     b"bytes failed") for line in lines))
-    if raw.exit_code == 2 and b"fatal error: runtime: out of memory" in lines:
-        return True
+    if raw.exit_code == 2:
+        # Go prints its report first, then every goroutine's trace: look at the head too.
+        head = [line.strip() for line in raw.stderr[:4096].splitlines()]
+        return any(line in _GO_OUT_OF_MEMORY for line in head + lines)
     # An uncaught OutOfMemoryError (but not "unable to create native thread": a task limit).
     return raw.exit_code == 1 and any(
         line.startswith(b"Exception in thread ") and b" java.lang.OutOfMemoryError" in line

@@ -1,11 +1,11 @@
 """Java 17 (OpenJDK): javac once per submission into a jar, run as Codeforces runs Java.
 
-Codeforces takes any class name. javac insists that a public top-level class lives in a
-file of its name, so the compile step (a short Python program run by the jail's own
-interpreter, see COMPILE_PROGRAM) finds the public class, names the file after it,
-compiles, and packs the classes into /work/main, a jar whose manifest names the class
-with `main`. A source with no such class is a CE that says so. The jar is one file, like
-a C++ binary, so a Java checker can be compiled once and cached like one.
+Codeforces takes any class name; javac insists that a public top-level class lives in a
+file of its name. So the compile step (a short Python program run by the jail's own
+interpreter, COMPILE_PROGRAM) names the file after the public class, compiles it, and packs
+the classes into /work/main, a jar whose manifest names the top-level class that has
+`static void main` (the public one first). A source without one is a CE that says so. The
+jar is one file, like a C++ binary, so a Java checker is compiled once and cached like one.
 """
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def javascript_language(agent_interpreter: str | None) -> Language | None:
         compile_argv=(agent_interpreter, "-c", CHECK_PROGRAM, node),
         compile_summary=f"{node} --check main.js",
         run_argv=(node, *NODE_FLAGS, *_stack_flags(), "/work/main"),
-        version_argv=(node, "--version"),
+        version_argv=(node, "--print", "'Node.js ' + process.version"),
         memory_overhead_mb=NODE_MEMORY_OVERHEAD_MB,
         env=NODE_ENV,
     )
