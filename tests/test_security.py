@@ -132,7 +132,10 @@ def call(name, func, *args):
 NETWORK_FACTS = """
 import fcntl, socket, struct
 def ipv4(name):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:  # IPv4 sockets themselves are denied to tests: then the address is not read
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except PermissionError:
+        return "-"
     try:
         packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
         return socket.inet_ntoa(packed[20:24])
@@ -192,9 +195,9 @@ def test_host_loopback_server_port_unreachable(client, tcp_server):
     source = f"""
 import socket
 for host in ("127.0.0.1", "127.0.0.2"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(1)
-    try:
+    try:  # IPv4 sockets are denied to tests (EPERM); past that, the jail's own loopback
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(1)
         s.connect((host, {port}))
         print("LEAK connected to the host's sandbox server at", host)
     except OSError as exc:
@@ -213,9 +216,9 @@ def test_host_tcp_listener_receives_nothing(client):
     try:
         source = f"""
 import socket
-s = socket.socket()
-s.settimeout(1)
 try:
+    s = socket.socket()
+    s.settimeout(1)
     s.connect(("127.0.0.1", {port}))
     s.sendall(b"hello host")
     print("LEAK connected")
@@ -241,9 +244,9 @@ def test_udp_send_fails(client):
     try:
         source = f"""
 import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 try:
-    # Lands on the jail's own loopback (nobody listens there), never on the host's.
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # denied to tests (EPERM)
+    # Past that, it lands on the jail's own loopback (nobody listens there), never the host's.
     for _ in range(5):
         s.sendto(b"exfiltrate", ("127.0.0.1", {port}))
 except OSError:
@@ -1626,8 +1629,9 @@ def test_memory_outside_the_address_space_is_bounded(any_judge, name):
     with HostMemory() as host:
         response = execute(any_judge, source, language, time_limit=2.0)
     charged = any_judge.cgroup_support.memory is not None
-    # /dev/shm is a 64 MiB tmpfs, below this 256 MiB limit: it fills up first (ENOSPC).
-    expected = pb.MLE if charged and name != "fill /dev/shm" else pb.RE
+    # /dev/shm is a 64 MiB tmpfs, below this 256 MiB limit: it fills up first (ENOSPC);
+    # SysV shared memory is denied to tests in every mode (it outlives a test).
+    expected = pb.MLE if charged and name not in ("fill /dev/shm", "sysv shm c++") else pb.RE
     assert response.verdict == expected, describe(response)
     allowance = 0 if charged else FALLBACK_TMPFS_BYTES >> 20
     assert host.peak_mib < 256 + allowance + HOST_ALLOWANCE_MIB, f"host peak {host.peak_mib:.0f} MiB"
@@ -1842,3 +1846,105 @@ time.sleep(2.5)
         thread.join()
     assert results["probe"].verdict == pb.AC, describe(results["probe"])
     assert results["probe"].stdout == b"65536\n", describe(results["probe"])
+
+
+# ---------------------------------------------------------------- nothing carries over between tests
+
+
+def _two_tests(judge: Judge, source: str, language: str = "python", **limits) -> pb.GradeResponse:
+    request = grade_request(source, [("1", "clean"), ("2", "clean")], language, **limits)
+    request.stop_on_first_failure = False
+    return judge.grade(request, request.test_set)
+
+
+def test_a_deep_directory_tree_is_removed_not_a_sandbox_error(any_judge):
+    source = """
+import os, sys
+clean = not os.listdir("/tmp")
+if sys.stdin.read().strip() == "1":
+    os.chdir("/tmp")
+    for _ in range(3000):  # deeper than the agent's recursion limit and PATH_MAX
+        os.mkdir("a"); os.chdir("a")
+    os.chmod(".", 0)
+print("clean" if clean else "dirty")
+"""
+    response = _two_tests(any_judge, source)
+    assert response.verdict == pb.AC and response.passed == 2, (
+        response.message, [t.message for t in response.tests])
+
+
+LEAVES_STATE = """
+import os, sys
+test = sys.stdin.read().strip()
+seen = []
+if os.listdir("/tmp") or os.listdir("/dev/shm"):
+    seen.append("files")
+if oct(os.stat("/tmp").st_mode & 0o777) != "0o755" or oct(os.stat("/work").st_mode & 0o777) != "0o755":
+    seen.append("modes")
+if open("main.py").read().endswith("# mark"):
+    seen.append("source")
+if test == "1":
+    open("/tmp/keep", "w").write("x"); open("/dev/shm/keep", "w").write("x")
+    open("main.py", "a").write("# mark")
+    os.chmod("/tmp", 0o555); os.chmod("/work", 0o555)
+print("clean" if not seen else "seen " + " ".join(seen))
+"""
+
+
+def test_nothing_a_test_leaves_reaches_the_next(any_judge):
+    response = _two_tests(any_judge, LEAVES_STATE)
+    assert response.verdict == pb.AC and response.passed == 2, (
+        response.message, response.first_failure.stdout, response.first_failure.stderr[-300:])
+
+
+@pytest.mark.parametrize("name, call", [
+    ("msgget", "libc.msgget(0, 0o1600)"), ("semget", "libc.semget(0, 1, 0o1600)"),
+    ("shmget", "libc.shmget(0, 4096, 0o1600)"),
+    ("setxattr", "libc.setxattr(b'/tmp', b'user.state', b'x', 1, 0)"),
+    ("mq_open", "libc.mq_open(b'/q', 0o100 | 2, 0o600, None)")])
+def test_objects_that_outlive_a_test_are_denied(any_judge, name, call):
+    source = PY_LIBC + f"""
+import ctypes.util
+for lib in ("rt",):
+    try:
+        rt = ctypes.CDLL(ctypes.util.find_library(lib) or "librt.so.1", use_errno=True)
+        libc.mq_open = rt.mq_open
+    except OSError:
+        pass
+call({name!r}, lambda *a: {call})
+print("DONE")
+"""
+    assert_contained(execute(any_judge, source), blocked=1)
+
+
+def test_tcp_and_in_the_fallback_unix_socket_buffers_are_denied(any_judge):
+    source = """
+import socket
+results = []
+for make in (lambda: socket.socket(socket.AF_INET), lambda: socket.socket(socket.AF_INET6),
+             socket.socketpair, lambda: socket.socket(socket.AF_UNIX)):
+    try:
+        made = make()
+        for each in made if isinstance(made, tuple) else (made,):
+            each.close()
+        results.append("ok")
+    except PermissionError:
+        results.append("denied")
+print(" ".join(results))
+"""
+    response = execute(any_judge, source)
+    unix = "ok ok" if any_judge.cgroup_support.memory is not None else "denied denied"
+    assert response.stdout == f"denied denied {unix}\n".encode(), describe(response)
+
+
+def test_many_files_are_stopped_and_their_removal_is_charged(any_judge):
+    source = r"""
+#include <cstdio>
+#include <sys/stat.h>
+int main() { char name[32]; for (int i = 0; i < 300000; i++) { std::snprintf(name, 32, "/tmp/%x", i); mkdir(name, 0700); } std::puts("made"); }
+"""
+    started = time.monotonic()
+    response = execute(any_judge, source, "cpp", time_limit=2.0)
+    assert response.verdict == pb.RE and "files and directories" in response.message, describe(response)
+    assert time.monotonic() - started < 8
+    assert_healthy_judge(any_judge)

@@ -180,24 +180,133 @@ def children_cpu_seconds():
 
 
 WRITABLE_DIRS = ("/work", "/tmp", "/dev/shm")
+MAX_TEST_FILES = 10000  # files and directories a test may create (each costs kernel memory)
+
+
+def inodes_in_use():
+    """Files and directories on the jail's writable tmpfs mounts, from statvfs."""
+    used = 0
+    for directory in WRITABLE_DIRS:
+        try:
+            info = os.statvfs(directory)
+        except OSError:
+            continue
+        used += info.f_files - info.f_ffree
+    return used
 
 
 def remove_tree(path):
-    """Deletes a file or directory tree the test left, whatever its permissions."""
+    """Deletes a file or directory tree the test left, whatever its depth and permissions.
+
+    Iterative, and by relative names from inside each directory (the agent's working
+    directory walks down and back up), so neither recursion nor PATH_MAX limits it.
+    """
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)
-            for name in os.listdir(path):
-                remove_tree(os.path.join(path, name))
-            os.rmdir(path)
-        else:
+        if not os.path.isdir(path) or os.path.islink(path):
             os.unlink(path)
+            return
+        os.chmod(path, 0o700)
+        os.chdir(path)
+    except OSError:
+        return
+    names = []  # the directories entered below `path`, innermost last
+    try:
+        while True:
+            descended = False
+            for entry in os.scandir("."):
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        os.chmod(entry.name, 0o700)
+                        os.chdir(entry.name)
+                        names.append(entry.name)
+                        descended = True
+                        break
+                    os.unlink(entry.name)
+                except OSError:
+                    pass
+            if descended:
+                continue
+            if not names:
+                break
+            os.chdir("..")
+            try:
+                os.rmdir(names.pop())
+            except OSError:
+                pass
+    except OSError:
+        pass
+    finally:
+        os.chdir("/")
+    try:
+        os.rmdir(path)
     except OSError:
         pass
 
 
-def clean_after_test(kept):
-    """Removes what a test wrote: tests are independent, and tmpfs pages are freed."""
+def snapshot_roots():
+    """The writable roots' modes (a test may chmod them to keep its files)."""
+    modes = {}
+    for directory in WRITABLE_DIRS:
+        try:
+            modes[directory] = os.stat(directory).st_mode & 0o7777
+        except OSError:
+            pass
+    return modes
+
+
+def restore_roots(modes):
+    for directory, mode in modes.items():
+        try:
+            os.chmod(directory, mode)
+        except OSError:
+            pass
+
+
+class KeptFiles:
+    """The files in /work a test must not change for the next one (the source, the
+    program): their identity before the test, and a copy to put back if it changed."""
+
+    MAX_COPY = 64 << 20
+
+    def __init__(self):
+        self.copies = {}  # name -> (inode, mtime_ns, size, mode, data)
+
+    def remember(self, names):
+        for name in names:
+            path = os.path.join("/work", name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            known = self.copies.get(name)
+            if known and known[:3] == (info.st_ino, info.st_mtime_ns, info.st_size):
+                continue
+            import stat
+            if stat.S_ISREG(info.st_mode) and info.st_size <= self.MAX_COPY:
+                self.copies[name] = (info.st_ino, info.st_mtime_ns, info.st_size,
+                                     info.st_mode & 0o7777, read_work_file(name, self.MAX_COPY))
+
+    def restore(self):
+        for name, (inode, mtime, size, mode, data) in self.copies.items():
+            try:
+                info = os.lstat(os.path.join("/work", name))
+                if (info.st_ino, info.st_mtime_ns, info.st_size) == (inode, mtime, size) \
+                        and info.st_mode & 0o7777 == mode:
+                    continue
+            except OSError:
+                pass
+            write_work_file(name, data, mode)
+            info = os.lstat(os.path.join("/work", name))
+            self.copies[name] = (info.st_ino, info.st_mtime_ns, info.st_size, mode, data)
+
+
+KEPT = KeptFiles()
+
+
+def clean_after_test(kept, modes):
+    """Removes what a test wrote and undoes what it changed: tests are independent, and
+    tmpfs pages are freed."""
+    restore_roots(modes)
     for directory in WRITABLE_DIRS:
         try:
             names = os.listdir(directory)
@@ -207,6 +316,7 @@ def clean_after_test(kept):
             if directory == "/work" and name in kept:
                 continue
             remove_tree(os.path.join(directory, name))
+    KEPT.restore()
 
 
 def make_std_streams():
@@ -400,6 +510,7 @@ def supervise(pid, started, streams, limits, control_fd, cpu_used=None):
     last_cpu_check = started  # the first CPU check comes 50 ms in
     wall_cap = limits["wall_s"]
     cpu_cap = limits["cpu_s"]
+    inodes_cap = inodes_in_use() + MAX_TEST_FILES
     while True:
         now = time.monotonic()
         if now - started > wall_cap and killed_for is None:
@@ -411,6 +522,9 @@ def supervise(pid, started, streams, limits, control_fd, cpu_used=None):
             if used > cpu_cap + 0.02:
                 killed_for = "cpu"
                 os.kill(pid, signal.SIGKILL)
+            elif inodes_in_use() > inodes_cap:
+                killed_for = "files"
+                os.kill(-1, signal.SIGKILL)
         events = poller.poll(20 if pidfd is not None else 5)
         for fd, _event in events:
             if fd == control_fd:
@@ -545,7 +659,11 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
         to_close.append(res_w)
     args = json.loads(request["args_json"]) if request.get("args_json") is not None else None
     role = request.get("cgroup")
-    kept = set(os.listdir("/work")) if request.get("clean") else None
+    kept = modes = None
+    if request.get("clean"):
+        modes = snapshot_roots()
+        kept = set(os.listdir("/work"))
+        KEPT.remember(kept - {request.get("input_file")})
     cgroup_before = cgroup_cpu_seconds(role)
     children_before = children_cpu_seconds()
     cpu_used = None
@@ -579,7 +697,10 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
     if request.get("output_file"):
         outs[0] = read_work_file(request["output_file"], limits["output_bytes"])
     if kept is not None:
-        clean_after_test(kept)
+        # Charged to the test: a test that leaves many files pays for their removal.
+        cleaning = time.process_time()
+        clean_after_test(kept, modes)
+        header["cpu_s"] += time.process_time() - cleaning
     return header, outs
 
 

@@ -45,9 +45,18 @@ PID_ARG_SYSCALLS = ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sch
                     "sched_setattr", "kill", "tkill", "tgkill", "rt_sigqueueinfo",
                     "rt_tgsigqueueinfo", "pidfd_open", "migrate_pages", "move_pages")
 PROCESS_CREATION = ("fork", "vfork")
+# Kernel objects that outlive a test or that no limit bounds well (SysV IPC and POSIX
+# message queues live on in the jail's IPC namespace; xattrs sit on tmpfs inodes outside
+# its size): a test never gets them.
+NEVER_FOR_TESTS = ("msgget", "semget", "shmget", "mq_open", "setxattr", "lsetxattr",
+                   "fsetxattr")
+AF_UNIX, AF_NETLINK, AF_MAX = 1, 16, 64
 # Memory the kernel keeps outside a process's address space (RLIMIT_AS does not bound it):
-# denied when no memory cgroup charges it to the test.
-UNTRACKED_MEMORY = ("memfd_create", "memfd_secret", "shmget")
+# denied when no memory cgroup charges it to the test. Unix sockets' buffers are in it.
+# Sockets of other families than unix and netlink (reading the empty namespace's
+# interfaces) are always denied: the jail has only loopback anyway, and the memory cgroup
+# v1 does not charge TCP buffers.
+UNTRACKED_MEMORY = ("memfd_create", "memfd_secret", "socketpair")
 
 _lock = threading.Lock()
 _cached: bytes | None = None
@@ -72,7 +81,9 @@ def build_child_filter(allow_processes: bool, untracked_memory: bool) -> "seccom
 
     Without `allow_processes` a test may start threads but no processes, as LiveCodeBench's
     harness allows (fork, vfork and clone without CLONE_THREAD fail with EPERM; clone3 is
-    already ENOSYS). Without `untracked_memory`, memfds and SysV shared memory fail too.
+    already ENOSYS). SysV IPC, POSIX message queues, xattrs and sockets other than unix and
+    netlink ones always fail; without `untracked_memory`, memfds, socketpairs and unix
+    sockets fail too.
     """
     flt = seccomp.SyscallFilter(seccomp.ALLOW)
     deny = seccomp.ERRNO(errno.EPERM)
@@ -82,6 +93,13 @@ def build_child_filter(allow_processes: bool, untracked_memory: bool) -> "seccom
     _add(flt, deny, "setpriority", seccomp.Arg(0, seccomp.NE, 0))
     _add(flt, deny, "setpriority", seccomp.Arg(1, seccomp.EQ, AGENT_PID))
     _add(flt, deny, "ioprio_set")
+    for name in NEVER_FOR_TESTS:
+        _add(flt, deny, name)
+    allowed_families = {AF_NETLINK} | ({AF_UNIX} if untracked_memory else set())
+    for family in range(AF_MAX):
+        if family not in allowed_families:
+            _add(flt, deny, "socket", seccomp.Arg(0, seccomp.EQ, family))
+    _add(flt, deny, "socket", seccomp.Arg(0, seccomp.GE, AF_MAX))
     if not allow_processes:
         for name in PROCESS_CREATION:
             _add(flt, deny, name)

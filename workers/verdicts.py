@@ -4,6 +4,7 @@ from __future__ import annotations
 import signal as signals
 
 from sandbox.v1 import sandbox_pb2 as pb
+from workers.agent import MAX_TEST_FILES
 from workers.jail import RawRun
 from workers.limits import RunLimits
 
@@ -76,6 +77,9 @@ def classify_run(raw: RawRun, limits: RunLimits) -> tuple[int, str] | None:
     """
     if raw.killed_for == "output":
         return pb.OLE, f"output exceeded {limits.output_bytes} bytes"
+    if raw.killed_for == "files":
+        return pb.RE, (f"created more than {MAX_TEST_FILES} files and directories in the jail "
+                       "(each costs kernel memory that no limit counts otherwise)")
     if raw.killed_for == "cpu" or raw.cpu_s > limits.time_limit_s or raw.signal == signals.SIGXCPU:
         return pb.TLE, f"CPU time {raw.cpu_s:.3f} s exceeded the limit of {limits.time_limit_s:g} s"
     if raw.killed_for == "wall":
