@@ -90,7 +90,8 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 RETRIABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
              grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 SANDBOX_ERROR_POLICIES = ("zero", "raise")
-SOURCE_SUFFIXES = {"python": "py", "pypy": "py", "cpp": "cpp"}
+SOURCE_SUFFIXES = {"python": "py", "pypy": "py", "cpp": "cpp", "c": "c", "java": "java", "go": "go",
+                   "rust": "rs", "javascript": "js"}
 BUDGET_FIELDS = ("budget_thinking_tokens", "budget_solution_tokens", "budget_think_forced",
                  "budget_think_closed", "budget_eos_in_thinking", "budget_solution_truncated")
 

@@ -56,7 +56,11 @@ AF_UNIX, AF_NETLINK, AF_MAX = 1, 16, 64
 # Sockets of other families than unix and netlink (reading the empty namespace's
 # interfaces) are always denied: the jail has only loopback anyway, and the memory cgroup
 # v1 does not charge TCP buffers.
-UNTRACKED_MEMORY = ("memfd_create", "memfd_secret", "socketpair")
+UNTRACKED_MEMORY = ("memfd_create", "memfd_secret")
+SOL_SOCKET = 1
+# Without a memory cgroup, unix sockets (the JVM's NIO makes a socketpair at start) keep the
+# kernel's default buffer sizes: a test cannot grow them.
+SOCKET_BUFFER_OPTIONS = (7, 8, 32, 33)  # SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE
 
 _lock = threading.Lock()
 _cached: bytes | None = None
@@ -82,8 +86,8 @@ def build_child_filter(allow_processes: bool, untracked_memory: bool) -> "seccom
     Without `allow_processes` a test may start threads but no processes, as LiveCodeBench's
     harness allows (fork, vfork and clone without CLONE_THREAD fail with EPERM; clone3 is
     already ENOSYS). SysV IPC, POSIX message queues, xattrs and sockets other than unix and
-    netlink ones always fail; without `untracked_memory`, memfds, socketpairs and unix
-    sockets fail too.
+    netlink ones always fail; without `untracked_memory`, memfds and socket buffer sizes
+    fail too.
     """
     flt = seccomp.SyscallFilter(seccomp.ALLOW)
     deny = seccomp.ERRNO(errno.EPERM)
@@ -95,7 +99,7 @@ def build_child_filter(allow_processes: bool, untracked_memory: bool) -> "seccom
     _add(flt, deny, "ioprio_set")
     for name in NEVER_FOR_TESTS:
         _add(flt, deny, name)
-    allowed_families = {AF_NETLINK} | ({AF_UNIX} if untracked_memory else set())
+    allowed_families = {AF_NETLINK, AF_UNIX}
     for family in range(AF_MAX):
         if family not in allowed_families:
             _add(flt, deny, "socket", seccomp.Arg(0, seccomp.EQ, family))
@@ -107,6 +111,9 @@ def build_child_filter(allow_processes: bool, untracked_memory: bool) -> "seccom
     if not untracked_memory:
         for name in UNTRACKED_MEMORY:
             _add(flt, deny, name)
+        for option in SOCKET_BUFFER_OPTIONS:
+            _add(flt, deny, "setsockopt", seccomp.Arg(1, seccomp.EQ, SOL_SOCKET),
+                 seccomp.Arg(2, seccomp.EQ, option))
     return flt
 
 
