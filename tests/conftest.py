@@ -108,6 +108,15 @@ def make_tests(pairs) -> pb.TestSet:
                              for i, o in pairs])
 
 
+def process_rss(pid: int) -> int:
+    """A process's resident memory in bytes, read from outside it."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 def _has_cgroups() -> bool:
     from workers import cgroups
     return cgroups.support().complete

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from conftest import CRASH_MARKER, REPO, SE_MARKER, PoisonJudge, ServerThread, grade_request
+from conftest import (CRASH_MARKER, REPO, SE_MARKER, PoisonJudge, ServerThread, grade_request,
+                      process_rss)
 from sandbox.client import SandboxClient
 from sandbox.service import SandboxCore
 from sandbox.v1 import sandbox_pb2 as pb
@@ -195,15 +196,6 @@ def test_binding_beyond_loopback_warns(tmp_path):
         _stop(gateway)
 
 
-def _rss(pid: int) -> int:
-    """The process's resident memory in bytes, read from outside it."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
 def test_test_sets_held_by_the_gateway_do_not_keep_their_requests(stack):
     """Gradings with an inline test set and a 16 MiB request_id, graded or rejected: neither the
     gateway's store nor the worker's may keep the request around the set (20 calls: 320 MiB)."""
@@ -221,9 +213,9 @@ def test_test_sets_held_by_the_gateway_do_not_keep_their_requests(stack):
 
     for i in range(-2, 0):  # warm up gRPC's and the allocator's buffers
         send(i)
-    before = {process.pid: _rss(process.pid) for process in (gateway, worker)}
+    before = {process.pid: process_rss(process.pid) for process in (gateway, worker)}
     for i in range(20):
         send(i)
     for name, process in (("gateway", gateway), ("worker", worker)):
-        grown = _rss(process.pid) - before[process.pid]
+        grown = process_rss(process.pid) - before[process.pid]
         assert grown < 128 * mib, f"the {name} grew by {grown / mib:.0f} MiB and kept it"

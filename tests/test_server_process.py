@@ -13,7 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import grade_request, make_tests
+from conftest import grade_request, make_tests, process_rss
 from sandbox.client import SandboxClient, channel_target
 from sandbox.v1 import sandbox_pb2 as pb
 from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
@@ -246,15 +246,6 @@ def test_serve_on_an_unusable_address_is_a_one_line_error(tmp_path):
 MIB = 1 << 20
 
 
-def _rss(pid: int) -> int:
-    """The process's resident memory in bytes, read from outside it."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
 def _start_serve_env(address: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen([str(SANDBOX), "serve", "--address", address, "--capacity", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
@@ -285,10 +276,10 @@ def test_a_stored_test_set_does_not_keep_its_request_alive(tmp_path):
 
             for i in range(2):  # warm up gRPC's and the allocator's buffers
                 send(-1 - i)
-            before = _rss(process.pid)
+            before = process_rss(process.pid)
             for i in range(20):
                 send(i)
-            grown = _rss(process.pid) - before
+            grown = process_rss(process.pid) - before
             assert grown < 128 * MIB, f"the server grew by {grown / MIB:.0f} MiB and kept it"
     finally:
         _stop(process)
@@ -303,12 +294,12 @@ def test_the_test_set_store_cap_counts_memory_not_wire_bytes(tmp_path):
         with SandboxClient(address, timeout=60) as client:
             _wait_until_answers(process, client)
             client.put_test_set(make_tests([("warm-up", "")] + [("", "")] * 20_000))
-            before = _rss(process.pid)
+            before = process_rss(process.pid)
             for i in range(100):
                 tests = make_tests([(f"{i}", "")] + [("", "")] * 20_000)
                 assert tests.ByteSize() < 50_000
                 client.put_test_set(tests)
-            grown = _rss(process.pid) - before
+            grown = process_rss(process.pid) - before
             assert grown < 80 * MIB, f"a 32 MiB store grew the server by {grown / MIB:.0f} MiB"
     finally:
         _stop(process)
@@ -347,10 +338,10 @@ def test_a_client_that_does_not_read_its_answers_gets_backpressure(tmp_path):
                     sent[0] += 1
                     yield _rejected_grade(f"{i}:" + "x" * (200 << 10), tests)
 
-            before = _rss(process.pid)
+            before = process_rss(process.pid)
             call = pb_grpc.SandboxStub(channel).GradeStream(requests(), timeout=120)
             taken = _settled(lambda: sent[0])
-            grown = _rss(process.pid) - before
+            grown = process_rss(process.pid) - before
             started = time.monotonic()
             client.info()
             info_s = time.monotonic() - started
@@ -406,10 +397,10 @@ def test_checker_binaries_held_by_the_server_are_bounded_in_bytes(tmp_path):
         with SandboxClient(address, timeout=120) as client:
             _wait_until_answers(process, client)
             grade_with_checker(client, 100)  # warm up
-            before = _rss(process.pid)
+            before = process_rss(process.pid)
             for tag in range(1, 6):
                 grade_with_checker(client, tag)
-            grown = _rss(process.pid) - before
+            grown = process_rss(process.pid) - before
             assert grown < 64 * MIB, f"5 cached checkers grew the server by {grown / MIB:.0f} MiB"
     finally:
         _stop(process)
