@@ -14,8 +14,10 @@ Scorers:
   prime_code    verl.utils.reward_score.prime_code.compute_score(continuous=True): what verl 0.9's
                 default reward uses for code without a SandboxFusion URL; runs the code unsandboxed
                 in forked processes on this machine; `cores` threads at once
-  sandbox_fusion verl.utils.reward_score.sandbox_fusion: needs a SandboxFusion HTTP server (not
-                available here: reported as n/a unless --sandbox-fusion-url is given)
+  sandbox_fusion verl.utils.reward_score.sandbox_fusion (verl's own SandboxFusion client, one HTTP
+                request per test, `cores` samples at once) pointed at our server's SandboxFusion API
+                (`sandbox serve --http-address`, the same server process as the plugin row), and at a
+                SandboxFusion server when --sandbox-fusion-url is given (none here: n/a otherwise)
 
 Usage: .venv/bin/python bench/bench_reward.py [--prompts 16] [--skip-prime-code]
        (--prompts 128 is a full E1 step: 1024 samples; takes far longer than the default on 2 cores)
@@ -99,13 +101,20 @@ def build_step(prompts: int, seed: int) -> list[dict]:
 # ------------------------------------------------------------------ scorers
 
 
-def start_server(socket: str, capacity: int) -> subprocess.Popen:
+def start_server(socket: str, capacity: int, http_port: int) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "sandbox.cli", "serve", "--address", f"unix:{socket}",
-                                "--capacity", str(capacity)], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--capacity", str(capacity), "--http-address", f"127.0.0.1:{http_port}"],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with SandboxClient(f"unix:{socket}") as client:
         client.wait_ready(30)
     return process
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def score_plugin(samples: list[dict], address: str) -> tuple[list[float], float, dict]:
@@ -200,9 +209,12 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-reward-") as tmp:
         socket = f"{tmp}/sandbox.sock"
-        server = start_server(socket, cores)
+        http_port = free_port()
+        server = start_server(socket, cores, http_port)
         try:
             scores, elapsed, info = score_plugin(samples, f"unix:{socket}")
+            ours_url = f"http://127.0.0.1:{http_port}/run_code"
+            http_scores, http_elapsed, _ = score_sandbox_fusion(samples, ours_url, cores)
         finally:
             server.terminate()
             server.wait(30)
@@ -210,6 +222,9 @@ def main() -> int:
     verdicts = ", ".join(f"{k} {v}" for k, v in sorted(info["verdicts"].items()))
     rows.append(summarize("verl_plugin (sandbox gRPC)", samples, scores, elapsed,
                           f"{info['uploads']} test-set uploads for {problems} problems; {verdicts}"))
+    rows.append(summarize("verl sandbox_fusion -> ours", samples, http_scores, http_elapsed,
+                          f"verl's client on our /run_code, one request per test; "
+                          f"{http_elapsed / elapsed:.1f}x the plugin's time"))
     if not args.skip_prime_code:
         scores, elapsed, _ = score_prime_code(samples, cores)
         rows.append(summarize("verl prime_code", samples, scores, elapsed,

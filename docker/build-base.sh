@@ -18,7 +18,7 @@ root=$(mktemp -d /var/tmp/sandbox-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 echo "building $tag from $mirror ($suite) with debootstrap…"
 debootstrap --variant=minbase \
-  --include=python3,python3-venv,python3-pip,bubblewrap,g++,pypy3,util-linux,ca-certificates,libseccomp2 \
+  --include=python3,python3-venv,python3-pip,bubblewrap,g++,pypy3,util-linux,ca-certificates,libseccomp2,python3-numpy,python3-scipy,python3-sympy,python3-networkx \
   "$suite" "$root" "$mirror" >/var/tmp/debootstrap.log 2>&1 \
   || { tail -20 /var/tmp/debootstrap.log >&2; exit 1; }
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*

@@ -33,7 +33,11 @@ def verdict_name(value: int) -> str:
 def _backend(server: str | None):
     if server:
         from sandbox.client import SandboxClient
-        client = SandboxClient(server)
+        from sandbox.security import SecurityError
+        try:
+            client = SandboxClient(server)
+        except (SecurityError, ValueError) as exc:
+            raise CliError(str(exc)) from None
         try:
             client.wait_ready(timeout=float(os.environ.get("SANDBOX_CONNECT_TIMEOUT", "5")))
         except grpc.FutureTimeoutError:
@@ -117,21 +121,57 @@ def cmd_serve(args) -> int:
         import socket
         # A fleet worker: a unix socket named after this host in the shared directory.
         address = f"unix:{Path(args.worker_dir) / (socket.gethostname() + '.sock')}"
+    # A fleet worker serves its gateway over a unix socket: the gateway's settings in the
+    # environment (its HTTP port, its TLS and token) are not the worker's; only flags count.
+    worker = bool(args.worker_dir)
+    security = _server_security(args, use_env=not worker)
+    http_address = args.http_address or (None if worker else os.environ.get("SANDBOX_HTTP_ADDRESS"))
     try:
-        asyncio.run(serve(address, args.capacity, args.max_queue, args.grace))
-    except OSError as exc:
+        asyncio.run(serve(address, args.capacity, args.max_queue, args.grace,
+                          http_address=http_address, security=security))
+    except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from None
     return 0
+
+
+def _server_security(args, use_env: bool = True):
+    from sandbox.security import SecurityError, ServerSecurity
+    try:
+        return ServerSecurity.from_settings(args.tls_cert, args.tls_key, args.tls_client_ca,
+                                            token_file=args.token_file, use_env=use_env)
+    except SecurityError as exc:
+        raise CliError(str(exc)) from None
+
+
+def add_security_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http-address", metavar="HOST:PORT",
+                        help="also serve the HTTP API there: SandboxFusion's POST /run_code, "
+                             "ScaleBox's POST /common_evaluate_batch, POST /grade, GET /health "
+                             "(default: none, or $SANDBOX_HTTP_ADDRESS)")
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve gRPC and HTTP over TLS with "
+                                                          "this certificate ($SANDBOX_TLS_CERT)")
+    parser.add_argument("--tls-key", metavar="PEM", help="the certificate's private key "
+                                                         "($SANDBOX_TLS_KEY)")
+    parser.add_argument("--tls-client-ca", metavar="PEM",
+                        help="require client certificates signed by this CA "
+                             "($SANDBOX_TLS_CLIENT_CA)")
+    parser.add_argument("--token-file", metavar="PATH",
+                        help="require `Authorization: Bearer <token>` on every call but health; "
+                             "the token is this file's content ($SANDBOX_TOKEN or "
+                             "$SANDBOX_TOKEN_FILE)")
 
 
 def cmd_gateway(args) -> int:
     from sandbox.gateway.server import serve_gateway
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     address = args.address or os.environ.get("SANDBOX_ADDRESS") or DEFAULT_ADDRESS
+    security = _server_security(args)
+    http_address = args.http_address or os.environ.get("SANDBOX_HTTP_ADDRESS") or None
     try:
         asyncio.run(serve_gateway(address, args.workers_dir, args.metrics or None,
-                                  args.max_pending, args.grace))
-    except OSError as exc:
+                                  args.max_pending, args.grace, http_address=http_address,
+                                  security=security))
+    except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from None
     return 0
 
@@ -230,6 +270,8 @@ def cmd_info(args) -> int:
         print(f"  {language.name:7} {language.version}")
         if language.compile_command:
             print(f"          compile: {language.compile_command}")
+        if language.modules:
+            print(f"          modules: {', '.join(language.modules)}")
     d = info.default_limits
     print(f"default limits: {d.time_limit_s:g} s CPU, {d.memory_limit_mb} MiB, "
           f"{d.output_limit_bytes >> 20} MiB output, {d.max_processes} process(es), threads allowed")
@@ -261,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds to finish in-flight work on SIGTERM (default 30)")
     serve.add_argument("--worker-dir", help="run as a fleet worker: listen on "
                                             "DIR/<hostname>.sock for the gateway")
+    add_security_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
     gateway = sub.add_parser("gateway", help="run the fleet gateway in front of workers",
@@ -275,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="requests admitted at once before RESOURCE_EXHAUSTED")
     gateway.add_argument("--grace", type=float, default=30.0,
                          help="seconds to finish in-flight work on SIGTERM (default 30)")
+    add_security_flags(gateway)
     gateway.set_defaults(func=cmd_gateway)
 
     fleet = sub.add_parser("fleet", help="inspect the Docker fleet")

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import grpc
 
 from sandbox.digest import test_set_digest
+from sandbox.security import ClientSecurity, open_channel
 from sandbox.server import MAX_MESSAGE_BYTES, normalize_address
 from sandbox.v1 import sandbox_pb2 as pb
 from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
@@ -61,20 +62,55 @@ def _ipv4_endpoint(address: str) -> str:
     return f"{infos[0][4][0]}:{port}"
 
 
+def _security(target: str, token, tls_ca, tls_cert, tls_key, tls, token_file) -> ClientSecurity:
+    """The client's settings; TLS from the environment alone is not applied to a unix socket
+    (a local server, e.g. a fleet worker), only TLS asked for in the arguments."""
+    if tls is None and target.startswith("unix:") and not (tls_ca or tls_cert):
+        tls = False
+    return ClientSecurity.from_settings(token, tls_ca, tls_cert, tls_key, tls, token_file)
+
+
+class _AuthorizedStub:
+    """The generated stub, with the token's metadata added to every call."""
+
+    def __init__(self, stub: pb_grpc.SandboxStub, metadata: tuple) -> None:
+        self._stub, self._metadata = stub, metadata
+
+    def __getattr__(self, name: str):
+        method = getattr(self._stub, name)
+        if not self._metadata:
+            return method
+
+        def call(request, **kwargs):
+            kwargs.setdefault("metadata", self._metadata)
+            return method(request, **kwargs)
+        return call
+
+
 def _use_digest(request: pb.GradeRequest) -> bool:
     return request.WhichOneof("tests") == "test_set" and request.test_set.ByteSize() > INLINE_TEST_BYTES
 
 
 class SandboxClient:
-    """Blocking client. Thread-safe; share one per process."""
+    """Blocking client. Thread-safe; share one per process.
+
+    token / tls_ca / tls_cert / tls_key: for a server that requires them (README: "Serving
+    beyond one machine"); unset, they come from SANDBOX_TOKEN(_FILE), SANDBOX_TLS_CA,
+    SANDBOX_TLS_CLIENT_CERT / _KEY. tls=True uses TLS with the system's CAs.
+    """
 
     def __init__(self, addresses: str | Sequence[str] = "127.0.0.1:50051", *,
-                 timeout: float | None = 600.0) -> None:
+                 timeout: float | None = 600.0, token: str | None = None,
+                 tls_ca: str | None = None, tls_cert: str | None = None,
+                 tls_key: str | None = None, tls: bool | None = None,
+                 token_file: str | None = None) -> None:
         target, options = channel_target(addresses)
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=options)
-        self._stub = pb_grpc.SandboxStub(self._channel)
+        self.security = _security(target, token, tls_ca, tls_cert, tls_key, tls, token_file)
+        self._metadata = self.security.metadata()
+        self._channel = open_channel(target, options, self.security)
+        self._stub = _AuthorizedStub(pb_grpc.SandboxStub(self._channel), self._metadata)
         self._uploaded: set[str] = set()
         self._lock = threading.Lock()
 
@@ -137,15 +173,20 @@ class SandboxClient:
 
 
 class AsyncSandboxClient:
-    """asyncio client (grpc.aio). Create it inside a running event loop."""
+    """asyncio client (grpc.aio). Create it inside a running event loop. The security
+    arguments are SandboxClient's."""
 
     def __init__(self, addresses: str | Sequence[str] = "127.0.0.1:50051", *,
-                 timeout: float | None = 600.0) -> None:
+                 timeout: float | None = 600.0, token: str | None = None,
+                 tls_ca: str | None = None, tls_cert: str | None = None,
+                 tls_key: str | None = None, tls: bool | None = None,
+                 token_file: str | None = None) -> None:
         target, options = channel_target(addresses)
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel(target, options=options)
-        self._stub = pb_grpc.SandboxStub(self._channel)
+        self.security = _security(target, token, tls_ca, tls_cert, tls_key, tls, token_file)
+        self._channel = open_channel(target, options, self.security, aio=True)
+        self._stub = _AuthorizedStub(pb_grpc.SandboxStub(self._channel), self.security.metadata())
         self._uploaded: set[str] = set()
 
     async def close(self) -> None:

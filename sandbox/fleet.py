@@ -27,7 +27,7 @@ def fleet_containers(client, project: str | None = None) -> list:
 def _worker_load(socket_path: Path) -> tuple[int, int] | None:
     from sandbox.client import SandboxClient
     try:
-        with SandboxClient(f"unix:{socket_path}", timeout=2) as client:
+        with SandboxClient(f"unix:{socket_path}", timeout=2, tls=False) as client:
             info = client.info()
             return info.in_flight, info.capacity
     except Exception:  # noqa: BLE001 - an unreachable worker shows as such

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 OFFICIAL_BASE = "python:3.11-slim-bookworm"
-LOCAL_BASE = "code-sandbox-base:bookworm"
+# Tagged by the build script's content: a changed package list builds a new base instead of
+# reusing a cached one that lacks it (the project image builds offline on it).
+LOCAL_BASE = ("code-sandbox-base:bookworm-"
+              + hashlib.sha256((REPO / "docker" / "build-base.sh").read_bytes()).hexdigest()[:10])
 IMAGE = "code-sandbox:latest"
 WHEELHOUSE = REPO / "docker" / "wheelhouse"
 

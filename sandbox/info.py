@@ -15,7 +15,7 @@ def build_info(judge: Judge, capacity: int, max_queue: int) -> pb.InfoResponse:
         info.languages.add(name=language.name, version=language.version,
                            compile_command=language.compile_command,
                            run_command=language.run_command,
-                           source_file=language.source_file)
+                           source_file=language.source_file, modules=language.modules)
     limits_to_proto(DEFAULT_LIMITS, info.default_limits)
     limits_to_proto(MAX_LIMITS, info.max_limits)
     return info

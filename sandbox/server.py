@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from google.protobuf.message import DecodeError
 from grpc_reflection.v1alpha import reflection
 
+from sandbox.security import ServerSecurity
 from sandbox.service import SandboxCore, SandboxService
 from sandbox.v1 import sandbox_pb2 as pb
 
@@ -20,6 +22,32 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Sandbox"].full_name
 MAX_MESSAGE_BYTES = 512 << 20
 
 log = logging.getLogger("sandbox.server")
+
+
+def beyond_loopback(address: str) -> bool:
+    """Whether a listening address can be reached from other machines."""
+    if address.startswith("unix:") or address.startswith("/"):
+        return False
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost",):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a host name, or a wildcard spelled otherwise
+
+
+def warn_if_exposed(what: str, addresses, security: ServerSecurity) -> None:
+    """One warning line per address beyond loopback that lacks TLS or a token."""
+    for address in addresses:
+        if not address or not beyond_loopback(address):
+            continue
+        missing = [name for name, present in (("TLS", security.tls), ("a token", security.token))
+                   if not present]
+        if missing:
+            log.warning("WARNING: the %s listens on %s, beyond loopback, without %s: anyone who "
+                        "can reach it can run code here (--tls-cert/--tls-key, --token-file)",
+                        what, address, " or ".join(missing))
 
 
 def normalize_address(address: str) -> str:
@@ -33,24 +61,46 @@ class Server:
     """A running server; `await stop()` drains in-flight work, then returns."""
 
     def __init__(self, address: str = DEFAULT_ADDRESS, *, capacity: int | None = None,
-                 max_queue: int | None = None, core: SandboxCore | None = None) -> None:
+                 max_queue: int | None = None, core: SandboxCore | None = None,
+                 http_address: str | None = None, security: ServerSecurity | None = None) -> None:
+        """http_address: also serve the HTTP API (SandboxFusion's /run_code, …) there.
+        security: TLS and the token, for gRPC and HTTP alike."""
         self.address = normalize_address(address)
         self.core = core or SandboxCore()
         self.service = SandboxService(self.core, capacity, max_queue)
         self.health = new_health_servicer()
+        self.security = security or ServerSecurity()
+        self.http_address = http_address
+        self.http = None  # sandbox.http_api.HttpApi, imported only when asked for
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None
+        self.http_port: int | None = None
 
     async def start(self) -> None:
+        warn_if_exposed("sandbox server", [self.address, self.http_address], self.security)
         await asyncio.get_running_loop().run_in_executor(None, self.core.judge.warm_up)
-        self._server, self.port = await start_grpc_server(self.address, self.service, self.health)
+        self._server, self.port = await start_grpc_server(self.address, self.service, self.health,
+                                                          self.security)
+        if self.http_address:
+            from sandbox.http_api import HttpApi
+            try:
+                self.http = HttpApi(self.service, self.security)
+                self.http_port = await self.http.start(self.http_address)
+            except (OSError, ValueError):
+                await self._server.stop(0)
+                self._server = None
+                raise
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stops taking requests (health NOT_SERVING), lets in-flight ones finish within grace."""
         if self._server is None:
             return
         await set_not_serving(self.health)
+        if self.http is not None:
+            self.http.serving = False
         await self._server.stop(grace)
+        if self.http is not None:
+            await self.http.stop()
         # Kill what still runs and wait for the grading threads, off the event loop.
         try:
             await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
@@ -134,9 +184,12 @@ def new_health_servicer():
     return health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
 
 
-async def start_grpc_server(address: str, servicer, health_servicer) -> tuple[grpc.aio.Server, int]:
-    """A started grpc.aio server with sandbox.v1, health (SERVING) and reflection."""
-    server = grpc.aio.server(options=[
+async def start_grpc_server(address: str, servicer, health_servicer,
+                            security: ServerSecurity | None = None) -> tuple[grpc.aio.Server, int]:
+    """A started grpc.aio server with sandbox.v1, health (SERVING) and reflection; TLS and
+    the token check when `security` asks for them."""
+    security = security or ServerSecurity()
+    server = grpc.aio.server(interceptors=security.interceptors(), options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
@@ -149,7 +202,8 @@ async def start_grpc_server(address: str, servicer, health_servicer) -> tuple[gr
     if address.startswith("unix:"):
         _claim_unix_socket(address.removeprefix("unix://").removeprefix("unix:"))
     try:
-        port = server.add_insecure_port(address)
+        port = (server.add_secure_port(address, security.grpc_credentials()) if security.tls
+                else server.add_insecure_port(address))
     except RuntimeError:
         port = 0
     if port == 0:
@@ -188,12 +242,18 @@ async def run_until_signal(server, grace: float) -> None:
     print("stopped", flush=True)
 
 
-async def serve(address: str, capacity: int | None, max_queue: int | None, grace: float) -> None:
-    server = Server(address, capacity=capacity, max_queue=max_queue)
+async def serve(address: str, capacity: int | None, max_queue: int | None, grace: float,
+                http_address: str | None = None, security: ServerSecurity | None = None) -> None:
+    server = Server(address, capacity=capacity, max_queue=max_queue, http_address=http_address,
+                    security=security)
     await server.start()
     where = server.address if server.address.startswith("unix:") else \
         server.address.rsplit(":", 1)[0] + f":{server.port}"
-    log.warning("sandbox listening on %s (capacity %d, queue %d)", where,
-                server.service.capacity, server.service.max_queue)
-    print(f"sandbox listening on {where}", flush=True)
+    log.warning("sandbox listening on %s (capacity %d, queue %d, %s)", where,
+                server.service.capacity, server.service.max_queue, server.security.describe())
+    http = ""
+    if server.http_port is not None:
+        scheme = "https" if server.security.tls else "http"
+        http = f", HTTP API on {scheme}://{server.http_address.rsplit(':', 1)[0]}:{server.http_port}"
+    print(f"sandbox listening on {where}{http}", flush=True)
     await run_until_signal(server, grace)

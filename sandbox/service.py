@@ -218,6 +218,15 @@ class SandboxService(pb_grpc.SandboxServicer):
             self._reject(context, RequestRejected(grpc.StatusCode.INTERNAL, f"internal error: {exc}"))
         return None
 
+    # ------------------------------------------------------------ other transports (HTTP)
+    async def run_execute(self, request: pb.ExecuteRequest) -> pb.ExecuteResponse:
+        """Execute under the same admission as the RPC; raises RequestRejected."""
+        return await self._run(self.core.execute, request, None)
+
+    async def run_grade(self, request: pb.GradeRequest, client: str) -> pb.GradeResponse:
+        """Grade under the same admission as the RPC; raises RequestRejected."""
+        return await self._run(functools.partial(self.core.grade, client=client), request, None)
+
     # ------------------------------------------------------------ RPCs
     async def Grade(self, request, context):
         grade = functools.partial(self.core.grade, client=client_identity(context.peer()))

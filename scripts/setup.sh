@@ -14,6 +14,9 @@ fi
 PACKAGES=(bubblewrap g++ python3 python3-venv libseccomp2 ca-certificates)
 # The other languages Codeforces accepts (README, "Languages"): C, Java 17, Go, Rust, Node.js.
 PACKAGES+=(gcc openjdk-17-jdk-headless golang-go rustc nodejs)
+# What LiveCodeBench's own environment (its uv.lock) makes importable that solutions use, for
+# the jail's interpreter (/usr/bin/python3): numpy, scipy, sympy (with mpmath), networkx.
+PACKAGES+=(python3-numpy python3-scipy python3-sympy python3-networkx)
 # PyPy 3 is optional: installed when the distribution has it.
 missing=()
 for package in "${PACKAGES[@]}" pypy3; do
@@ -44,7 +47,7 @@ fi
   | grep -v -E '^(WARNING: Location|  )' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,fleet,eval,verl]' 2>&1 \
   | grep -v -E '^(WARNING: Location|  )' || true
-.venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp, verl, transfer_queue, matplotlib, docker" \
+.venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp, verl, transfer_queue, matplotlib, docker, math_verify" \
   || { echo "setup: the Python environment is incomplete" >&2; exit 1; }
 
 # --with-fleet: Docker (daemon started when none answers), the base image and the project image.

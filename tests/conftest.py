@@ -128,8 +128,10 @@ needs_cgroups = pytest.mark.skipif(not _has_cgroups(),
 
 
 def grade_request(source: str, tests, language: str = "python", *, time_limit: float = 2.0,
-                  memory_mb: int = 256, compare: int = pb.Comparison.LCB, kind: int = pb.STDIN,
-                  func_name: str = "", **limits) -> pb.GradeRequest:
+                  memory_mb: int = 256, compare: int = pb.Comparison.LCB_PROCESS,
+                  kind: int = pb.STDIN, func_name: str = "", **limits) -> pb.GradeRequest:
+    """compare: LCB_PROCESS by default, the process model these tests are about (lcb_runner's
+    execution model, `LCB`, is tests/test_lcb_runner_parity.py's)."""
     test_set = tests if isinstance(tests, pb.TestSet) else make_tests(tests)
     return pb.GradeRequest(language=language, source=source, test_set=test_set, kind=kind,
                            func_name=func_name, comparison=pb.Comparison(mode=compare),

@@ -56,9 +56,11 @@ class Fleet:
         self.project = project
         self.port = _free_port()
         self.metrics_port = _free_port()
+        self.http_port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.env = dict(os.environ, SANDBOX_IMAGE=IMAGE, SANDBOX_GATEWAY_ADDRESS=self.address,
                         SANDBOX_METRICS_ADDRESS=f"127.0.0.1:{self.metrics_port}",
+                        SANDBOX_HTTP_ADDRESS=f"127.0.0.1:{self.http_port}",
                         SANDBOX_WORKER_CPUS="1", SANDBOX_WORKER_MEMORY="4g",
                         COMPOSE_PROJECT_NAME=project)
 
@@ -179,6 +181,20 @@ def _burst_requests(count: int):
         items.append((grade_request(source, [(f"{i} 2\n", f"{i + 2}\n")] * 3),
                       pb.AC if ok else pb.WA))
     return items
+
+
+def test_sandbox_fusion_api_of_the_fleet_with_verls_client(fleet):
+    """`docker compose up` serves SandboxFusion's /run_code on the host's loopback: verl's own
+    client scores a correct and a wrong solution as they deserve."""
+    from verl.utils.reward_score.sandbox_fusion import compute_score
+    url = f"http://127.0.0.1:{fleet.http_port}/run_code"
+    ground_truth = json.dumps({"inputs": ["1 2\n", "5 7\n"], "outputs": ["3\n", "12\n"]})
+    semaphore = threading.Semaphore(4)
+    right = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+    wrong = "```python\na, b = map(int, input().split())\nprint(a + b if a == 1 else 0)\n```"
+    assert compute_score(url, semaphore, 1024, right, ground_truth)[0] == 1.0
+    score, metadata = compute_score(url, semaphore, 1024, wrong, ground_truth)
+    assert score == 0.5, metadata
 
 
 def test_killing_a_worker_mid_burst_loses_nothing(fleet):

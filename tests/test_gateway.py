@@ -219,3 +219,48 @@ def test_test_sets_held_by_the_gateway_do_not_keep_their_requests(stack):
     for name, process in (("gateway", gateway), ("worker", worker)):
         grown = process_rss(process.pid) - before[process.pid]
         assert grown < 128 * mib, f"the {name} grew by {grown / mib:.0f} MiB and kept it"
+
+
+def test_http_api_on_the_gateway_routes_to_workers_with_its_token(tmp_path):
+    """`sandbox gateway --http-address`: /run_code, the batch endpoint and the token, through
+    the gateway's routing (its metrics count them), with a worker on a unix socket."""
+    import json
+
+    import requests
+
+    from http_helpers import start
+    workers_dir = tmp_path / "sockets"
+    workers_dir.mkdir()
+    (tmp_path / "token").write_text("gateway-token")
+    metrics_port = _free_port()
+    gateway = start("gateway", "--workers-dir", str(workers_dir), "--metrics",
+                    f"127.0.0.1:{metrics_port}", "--token-file", str(tmp_path / "token"),
+                    env={"SANDBOX_TOKEN": ""})
+    worker = _spawn("serve", "--address", f"unix:{workers_dir}/w1.sock", "--capacity", "1")
+    auth = {"Authorization": "Bearer gateway-token"}
+    try:
+        body = {"code": "print(int(input()) * 3)", "language": "python", "stdin": "14"}
+        deadline = time.monotonic() + 60
+        while True:
+            reply = requests.post(gateway.http_url + "/run_code", json=body, headers=auth, timeout=60)
+            if reply.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)  # 503 until the gateway has seen the worker
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["status"] == "Success" and reply.json()["run_result"]["stdout"] == "42\n"
+        batch = {"completion": "```python\nprint(int(input()) + 1)\n```",
+                 "config": {"language": "python", "provided_data": {"test_cases": {
+                     "type": "stdin_stdout", "input": ["1", "2"], "output": ["2", "3"]}}}}
+        result = requests.post(gateway.http_url + "/common_evaluate_batch", json=batch,
+                               headers=auth, timeout=60).json()
+        assert result["accepted"] is True, json.dumps(result)[:500]
+        refused = requests.post(gateway.http_url + "/run_code", json=body, timeout=60)
+        assert refused.status_code == 401
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        served = [line for line in text.splitlines()
+                  if line.startswith('sandbox_gateway_worker_requests_total{worker="w1"}')]
+        assert served and float(served[0].rsplit(" ", 1)[1]) >= 2.0, served
+    finally:
+        gateway.stop()
+        _stop(worker)

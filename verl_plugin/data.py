@@ -48,6 +48,7 @@ from sandbox.benchmarks import codeforces, livecodebench
 from sandbox.benchmarks.io import read_rows
 from sandbox.benchmarks.prompts import SYSTEM_MESSAGE, lcb_chat_messages, lcb_user_prompt
 from sandbox.problem import TESTLIB_HELP, Problem, ProblemError, with_testlib
+from verl_plugin import length_prompt
 from verl_plugin.groundtruth import to_ground_truth
 
 LCB = "livecodebench"
@@ -295,8 +296,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"input files; SOURCE one of {', '.join(SOURCES)} (else guessed from the name)")
     parser.add_argument("--output", "-o", required=True, help="parquet file to write")
     parser.add_argument("--split", default="train", help="extra_info.split (default train)")
-    parser.add_argument("--agent-name", default=DEFAULT_AGENT,
-                        help=f"agent loop per row (default {DEFAULT_AGENT}; '' for none)")
+    parser.add_argument("--agent-name", default=None,
+                        help=f"agent loop per row (default {DEFAULT_AGENT}, or l1_rollout with "
+                             "--length-control; '' for none)")
     parser.add_argument("--prompt-style", choices=("deepcoder", "chat"), default="deepcoder")
     parser.add_argument("--instruction", choices=INSTRUCTION_MODES, default="auto",
                         help="append the plugin's answer-format instruction to non-LiveCodeBench "
@@ -308,14 +310,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="seconds per test (default 6 for livecodebench, 12 otherwise)")
     parser.add_argument("--memory-limit", type=int, default=MEMORY_LIMIT_MB, help="MB per test")
     parser.add_argument("--compare", default=None,
-                        help="stdin comparison for non-LiveCodeBench sources (default tokens)")
+                        help="stdin comparison (default: tokens; livecodebench: lcb, lcb_runner's "
+                             "execution model; lcb-process: its comparison, the program run as a "
+                             "process)")
     parser.add_argument("--cf-metadata", help="metadata_cf.json: ids of rllm Codeforces rows")
     parser.add_argument("--testlib", metavar="PATH", help=TESTLIB_HELP)
     parser.add_argument("--release", help="livecodebench: release window, e.g. release_v5 or v5_v6")
     parser.add_argument("--start-date", help="livecodebench: first contest date (YYYY-MM-DD)")
     parser.add_argument("--end-date", help="livecodebench: last contest date (YYYY-MM-DD)")
     parser.add_argument("--limit", type=int, default=0, help="at most N problems per input (0: all)")
-    return parser.parse_args(argv)
+    length_prompt.add_arguments(parser)
+    args = parser.parse_args(argv)
+    args.agent_name_given = args.agent_name is not None
+    if args.agent_name is None:
+        args.agent_name = DEFAULT_AGENT
+    return args
 
 
 def main(argv=None) -> int:
@@ -343,6 +352,8 @@ def main(argv=None) -> int:
             rows.extend(new)
         if not rows:
             raise ProblemError("no problems with tests in the inputs")
+        # L1: "Think for N tokens." after a blank line (code prompts end in a block or a format line)
+        length_prompt.annotate_from_args(rows, args, separator="\n\n")
         write_parquet(rows, args.output)
     except (ProblemError, OSError, ValueError) as exc:
         print(f"verl_plugin.data: {exc}", file=sys.stderr)

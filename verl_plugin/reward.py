@@ -54,6 +54,10 @@ Settings come from reward_kwargs (each also readable from the environment):
   sandbox_error_dir  where SE sources are saved (env SANDBOX_REWARD_SE_DIR, else
                    $TMPDIR/sandbox-reward-errors)
   sandbox_error_window, sandbox_error_max_share  256 samples, 0.05
+  token            bearer token for servers that require one (env SANDBOX_TOKEN / SANDBOX_TOKEN_FILE;
+                   token_file: a file holding it); a refused token stops the step at once
+  tls_ca, tls_cert, tls_key  TLS: the CA to trust (env SANDBOX_TLS_CA) and a client certificate
+                   (SANDBOX_TLS_CLIENT_CERT / _KEY); tls: true trusts the system's CAs
 The result dict always has the same keys (verl stacks them into reward_extra_info): score, acc,
 verdict, passed, total, reason, attempts, grade_s, source_sha256, sandbox_error,
 sandbox_error_share (SE samples among the window's size), plus the budgeted rollout's budget_*
@@ -81,6 +85,7 @@ from sandbox.benchmarks.extract import extract_code, solution_part
 from sandbox.client import AsyncSandboxClient
 from sandbox.digest import test_set_digest
 from sandbox.problem import Problem, ProblemError
+from sandbox.security import SecurityError
 from sandbox.v1 import sandbox_pb2 as pb
 from verl_plugin.groundtruth import parse_ground_truth
 
@@ -122,6 +127,12 @@ class Settings:
     sandbox_error_dir: str = ""
     sandbox_error_window: int = 256
     sandbox_error_max_share: float = 0.05
+    token: str | None = None
+    token_file: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls: bool | None = None
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> "Settings":
@@ -151,7 +162,20 @@ class Settings:
                    require_think_end=bool(kwargs.get("require_think_end", False)),
                    default_language=str(kwargs.get("default_language", "python")),
                    rpc_timeout_s=float(kwargs.get("rpc_timeout_s", 30.0)),
-                   results_log=str(kwargs.get("results_log") or os.environ.get("SANDBOX_REWARD_LOG") or ""))
+                   results_log=str(kwargs.get("results_log") or os.environ.get("SANDBOX_REWARD_LOG") or ""),
+                   token=kwargs.get("token") or None, token_file=kwargs.get("token_file") or None,
+                   tls_ca=kwargs.get("tls_ca") or None, tls_cert=kwargs.get("tls_cert") or None,
+                   tls_key=kwargs.get("tls_key") or None,
+                   tls=None if kwargs.get("tls") is None else bool(kwargs.get("tls")))
+
+    def client(self, address: str) -> AsyncSandboxClient:
+        try:
+            return AsyncSandboxClient(address, timeout=self.rpc_timeout_s, token=self.token,
+                                      tls_ca=self.tls_ca, tls_cert=self.tls_cert,
+                                      tls_key=self.tls_key, tls=self.tls,
+                                      token_file=self.token_file)
+        except (SecurityError, ValueError) as exc:
+            raise SandboxRewardError(f"reward_kwargs: {exc}") from None
 
     @property
     def max_sandbox_errors(self) -> float:
@@ -226,8 +250,7 @@ class SandboxPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Every RPC has a deadline: Info / PutTestSet get rpc_timeout_s, Grade its own deadline.
-        self.servers = [_Server(a, AsyncSandboxClient(a, timeout=settings.rpc_timeout_s))
-                        for a in settings.addresses]
+        self.servers = [_Server(a, settings.client(a)) for a in settings.addresses]
         self.semaphore = asyncio.Semaphore(settings.max_concurrency)
         self.uploads = 0  # PutTestSet calls made (for tests and the benchmark)
 
@@ -327,6 +350,10 @@ class SandboxPool:
                     raise SandboxRewardError(reason + "; raise deadline_s or set on_deadline=zero") from None
                 elif code == grpc.StatusCode.INVALID_ARGUMENT:
                     return _rejected(request, exc.details()), attempts, exc.details()
+                elif code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    raise SandboxRewardError(
+                        f"the sandbox refused this client: {detail}; set reward_kwargs.token "
+                        "(or SANDBOX_TOKEN) to the server's token") from None
                 elif code not in RETRIABLE:
                     raise SandboxRewardError(f"sandbox refused the grade: {detail}") from None
                 elif code == grpc.StatusCode.UNAVAILABLE:

@@ -32,6 +32,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from verl_plugin.cpu.smoke_systems import SYSTEMS, completions_by_id, l1_agent_yaml, make_rows, reward_overrides
+from verl_plugin.cpu import smoke_sandbox_fusion as sandbox_fusion
+from verl_plugin.cpu.smoke_systems import system as smoke_system
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "verl_plugin" / "config"
 SMOKE_CONFIG = "e1_smoke_1gpu"
@@ -127,10 +131,14 @@ def cpu_overrides(*, model: Path, train: Path, agent_loops: Path, sandbox: str, 
 
 
 @contextlib.contextmanager
-def local_sandbox(workdir: Path):
-    """`sandbox serve` on a unix socket in workdir; yields its address."""
+def local_sandbox(workdir: Path, http_port: int | None = None):
+    """`sandbox serve` on a unix socket in workdir; yields its address. http_port: also its
+    HTTP API (SandboxFusion's /run_code) on 127.0.0.1:http_port."""
     socket = workdir / "sandbox.sock"
     command = [sys.executable, "-m", "sandbox.cli", "serve", "--address", f"unix:{socket}"]
+    if http_port is not None:
+        # verl's client sends up to max_concurrent requests per sample at once: room to queue them
+        command += ["--http-address", f"127.0.0.1:{http_port}", "--max-queue", "256"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(workdir / "sandbox.log", "w"),
                                cwd=REPO, start_new_session=True)
     try:
@@ -164,17 +172,20 @@ def make_data(workdir: Path) -> Path:
     return train
 
 
-def make_model(train: Path, cache: Path) -> Path:
+def make_model(train: Path, cache: Path, completions_for: dict[str, list[str]] | None = None) -> Path:
+    """The tiny model warm-started on each row's prompt and its problem's completions
+    (`completions_for`: problem id -> completions; default the code smoke problems')."""
     import pandas as pd
 
     from verl_plugin.cpu.smoke_problems import PROBLEMS, completions
     from verl_plugin.cpu.tiny_model import build_tiny_model
 
-    by_id = {p["id"]: p for p in PROBLEMS}
+    if completions_for is None:
+        completions_for = {p["id"]: completions(p) for p in PROBLEMS}
     pairs = []
     for _, row in pd.read_parquet(train).iterrows():
         messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in row["prompt"]]
-        pairs.append((messages, completions(by_id[row["extra_info"]["problem_id"]])))
+        pairs.append((messages, completions_for[row["extra_info"]["problem_id"]]))
     return build_tiny_model(cache, pairs)
 
 
@@ -248,12 +259,23 @@ def explain_failure(log_text: str) -> str:
 # ------------------------------------------------------------------ main
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m verl_plugin.smoke",
         description="Run real GRPO steps of the E1 training loop on CPU: verl's trainer, the budgeted "
                     "rollout, the sandbox reward and a tiny locally built model. Prints one JSON line.")
     parser.add_argument("--steps", type=int, default=2, help="training steps (default 2)")
+    parser.add_argument("--system", choices=SYSTEMS, default="e1-code",
+                        help="what to train: e1-code (default: budgeted rollout + sandbox reward), "
+                             "e1-math (budgeted rollout + math reward), l1-exact / l1-max (single-turn "
+                             "rollout + L1 reward on sandbox correctness); see verl_plugin/cpu/smoke_systems.py")
     parser.add_argument("--trainer", choices=("v1", "legacy"), default="v1",
                         help="verl's v1 trainer (its default) or the legacy one (trainer.use_v1=false)")
     parser.add_argument("--thinking-budget", type=int, default=DEFAULT_THINKING,
@@ -266,6 +288,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="rollout log-prob of the forced </think> (default zero)")
     parser.add_argument("--sandbox", metavar="ADDRESS",
                         help="grade on this sandbox (host:port or unix:PATH) instead of starting one")
+    parser.add_argument("--reward", choices=("plugin", "sandbox-fusion"), default="plugin",
+                        help="plugin: the verl_plugin reward over gRPC (default); sandbox-fusion: no "
+                             "plugin reward, verl's own SandboxFusion client (reward.sandbox_fusion.url) "
+                             "on the local sandbox's HTTP API (e1-code only; --sandbox: its /run_code URL)")
     parser.add_argument("--workdir", type=Path,
                         help="keep data, dumps and logs here (default: a temporary directory, removed)")
     parser.add_argument("--model-cache", type=Path, default=None,
@@ -275,6 +301,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.thinking_budget < 1 or args.solution_budget < 1:
         parser.error("--steps and the budgets must be >= 1")
+    if args.reward == "sandbox-fusion" and args.system != "e1-code":
+        parser.error("--reward sandbox-fusion grades code: use it with --system e1-code")
     return args
 
 
@@ -286,20 +314,44 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         (workdir / stale).unlink(missing_ok=True)
     shutil.rmtree(workdir / "rollouts", ignore_errors=True)
     shutil.rmtree(workdir / "validation", ignore_errors=True)
-    train = make_data(workdir)
+    spec = smoke_system(args.system)
+    if spec.name == "e1-code":
+        train = make_data(workdir)
+        if args.reward == "sandbox-fusion":
+            train = sandbox_fusion.rewrite_rows(train, workdir / "smoke_verl_format.parquet")
+    else:
+        try:
+            train = make_rows(spec, workdir, AGENT_NAME)
+        except RuntimeError as exc:
+            raise SmokeError(str(exc)) from None
     log(f"data: {train}")
-    model = make_model(train, args.model_cache or default_cache_dir())
+    cache = args.model_cache or default_cache_dir()
+    if spec.name != "e1-code":  # one fixture per cache directory: each system keeps its own
+        cache = cache / spec.name
+    model = make_model(train, cache, None if spec.name == "e1-code" else completions_by_id(spec))
     log(f"model: {model}")
     before = initial_weights(model)
     agent_loops = agent_loops_yaml(workdir / "agent_loops.yaml", args.thinking_budget, args.solution_budget,
                                    mask_forced_token=args.mask_forced_token, forced_logprob=args.forced_logprob)
+    if spec.is_l1:
+        agent_loops.write_text(agent_loops.read_text() + l1_agent_yaml())
     with contextlib.ExitStack() as stack:
-        sandbox = args.sandbox or stack.enter_context(local_sandbox(workdir))
+        http_port = None
+        if args.reward == "sandbox-fusion" and not args.sandbox:
+            http_port = free_port()
+        if spec.needs_sandbox:
+            sandbox = args.sandbox or stack.enter_context(local_sandbox(workdir, http_port))
+        else:
+            sandbox = "unused"  # the math reward grades without a sandbox
         log(f"sandbox: {sandbox}")
         response_length = args.thinking_budget + 1 + args.solution_budget
         overrides = cpu_overrides(model=model, train=train, agent_loops=agent_loops, sandbox=sandbox,
                                   out=workdir, steps=args.steps, trainer=args.trainer,
                                   response_length=response_length)
+        overrides += reward_overrides(spec)
+        if args.reward == "sandbox-fusion":
+            url = args.sandbox if args.sandbox else f"http://127.0.0.1:{http_port}/run_code"
+            overrides += sandbox_fusion.reward_overrides(url)
         overrides += list(args.overrides)
         command = [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={CONFIG_DIR}",
                    f"--config-name={SMOKE_CONFIG}", *overrides]
@@ -315,13 +367,30 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         text = log_path.read_text(errors="replace")
         if code != 0:
             raise SmokeError(f"the trainer failed (exit {code}): {explain_failure(text)}")
+        http_requests = sandbox_http_requests(http_port)
     dumps = read_rollouts(workdir / "rollouts")
     if not dumps:
         raise SmokeError(f"the trainer wrote no rollout dump (log: {log_path})")
     rewards = read_jsonl(workdir / "rewards.jsonl")
+    if args.reward == "sandbox-fusion":
+        # verl's own reward writes no log of ours: the verdicts are its scores in the dumps
+        rewards = [{"verdict": "pass" if float(d.get("score") or 0) >= 1 else
+                    "partial" if float(d.get("score") or 0) > 0 else "fail"} for d in dumps]
     if not rewards:
         raise SmokeError(f"the reward graded nothing (log: {log_path})")
-    return summarize(dumps, rewards, text, args, before, workdir, time.monotonic() - started)
+    summary = summarize(dumps, rewards, text, args, before, workdir, time.monotonic() - started)
+    if args.reward == "sandbox-fusion":
+        summary["sandbox_run_code_requests"] = http_requests
+    return summary
+
+
+def sandbox_http_requests(http_port: int | None) -> int | None:
+    """How many /run_code requests the local sandbox answered (its /health counts them)."""
+    if http_port is None:
+        return None
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=10) as response:
+        return int(json.load(response).get("requests", {}).get("run_code", 0))
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -341,6 +410,8 @@ def summarize(dumps: list[dict], rewards: list[dict], log_text: str, args, befor
     steps = len({r.get("step") for r in dumps})
     return {
         "steps": steps,
+        "system": args.system,
+        "reward": args.reward,
         "trainer": args.trainer,
         "reward_mean": round(sum(scores) / len(scores), 4) if scores else None,
         "verdicts": dict(sorted(verdicts.items())),
@@ -351,7 +422,19 @@ def summarize(dumps: list[dict], rewards: list[dict], log_text: str, args, befor
         "thinking_budget": args.thinking_budget,
         "solution_budget": args.solution_budget,
         "seconds": round(seconds, 1),
+        **length_summary(rewards),
     }
+
+
+def length_summary(rewards: list[dict]) -> dict:
+    """L1 runs: the targets and the lengths the rollout reported (empty for E1 runs)."""
+    pairs = [(float(r["target_tokens"]), float(r["response_tokens"])) for r in rewards
+             if r.get("target_tokens") is not None and r.get("response_tokens") is not None]
+    if not pairs:
+        return {}
+    return {"target_tokens_mean": round(sum(t for t, _ in pairs) / len(pairs), 1),
+            "response_tokens_mean": round(sum(n for _, n in pairs) / len(pairs), 1),
+            "length_error_mean": round(sum(abs(t - n) for t, n in pairs) / len(pairs), 1)}
 
 
 def params_changed(before: dict, workdir: Path):

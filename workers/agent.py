@@ -344,6 +344,8 @@ def run_python_program(code_obj, syntax_error, spec, args):
     atexit._clear()  # exit handlers are the program's own
     if hasattr(sys, "set_int_max_str_digits"):  # the agent lifted it for its own messages
         sys.set_int_max_str_digits(sys.int_info.default_max_str_digits)
+    if spec.get("harness") == "lcb" and syntax_error is None:
+        run_lcb_program(code_obj, spec, args)
     status = 0
     try:
         if syntax_error is not None:
@@ -401,9 +403,59 @@ def run_python_program(code_obj, syntax_error, spec, args):
     os._exit(status)
 
 
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def run_lcb_program(code_obj, spec, args):
+    """One test under lcb_runner's execution model (workers/lcb_harness.py). Never returns.
+
+    The graded output goes to the stdout pipe; the result channel holds the outcome record's
+    line, then a functional result's envelope; the exit status is 1 after an exception (its
+    traceback on stderr), else 0.
+    """
+    import lcb_harness
+    text = lcb_harness.program_text_of(spec["source_text"], spec["mode"])
+    limit = spec.get("time_limit_s") or 6.0
+    status = 1
+    try:
+        if spec["mode"] == "functional":
+            outcome, value = lcb_harness.run_functional(code_obj, text, spec["func_name"], args,
+                                                        limit)
+            envelope = ""
+            if outcome.kind == "ok":
+                try:
+                    if hasattr(sys, "set_int_max_str_digits"):
+                        sys.set_int_max_str_digits(0)  # answers are exact, however many digits
+                    envelope = json.dumps({"ok": encode_result(value)})
+                except (TypeError, ValueError, RecursionError) as exc:
+                    envelope = json.dumps({"error": str(exc)})
+        else:
+            outcome, output, out_fd = lcb_harness.run_stdin(code_obj, text, limit)
+            write_all(out_fd, output.encode("utf-8", "surrogateescape"))
+            envelope = ""
+        # The outcome on the first line, a functional result's envelope after it.
+        write_all(RESULT_FD, (outcome.record() + "\n" + envelope).encode())
+        if outcome.trace:
+            write_all(2, outcome.trace.encode("utf-8", "backslashreplace"))
+        status = 1 if outcome.kind in ("error", "exit") else 0
+    except BaseException as exc:  # noqa: BLE001 - no record: the judge reports the test's end
+        try:
+            write_all(2, ("sandbox: lcb harness: %r\n" % (exc,)).encode())
+        except BaseException:  # noqa: BLE001
+            pass
+    os._exit(status)
+
+
 def compile_python(spec):
     source = spec["source_text"]
-    if spec.get("prelude") == "lcb":
+    if spec.get("harness") == "lcb":
+        import lcb_harness  # mounted next to this file (workers/lcb_harness.py)
+        lcb_harness.preload(source)
+        source = lcb_harness.program_text(source, spec["mode"], LCB_HEADER)
+    elif spec.get("prelude") == "lcb":
         source = LCB_HEADER + "\n\n" + source
     try:
         return compile(source, spec["file"], "exec"), None
@@ -588,19 +640,29 @@ def supervise(pid, started, streams, limits, control_fd, cpu_used=None):
 
 
 def read_work_file(name, cap):
-    """A regular file of /work, at most cap + 1 bytes; b"" for anything else.
+    """A regular file of /work, at most cap + 1 bytes; b"" for anything else."""
+    return read_regular_file(name, cap) or b""
+
+
+def read_regular_file(name, cap):
+    """A regular file of /work, at most cap + 1 bytes; None when there is none.
 
     The program controls /work: the name may be a symlink, a FIFO, a directory or a
-    device by now. Links are not followed and nothing blocks.
+    device by now, and so may any directory on its path. Links are not followed, the
+    file must resolve inside /work, and nothing blocks.
     """
     import stat
+    path = os.path.join("/work", name)
+    folder = os.path.realpath(os.path.dirname(path))
+    if folder != "/work" and not folder.startswith("/work/"):
+        return None
     try:
-        fd = os.open(os.path.join("/work", name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return b""
+        return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return b""
+            return None
         chunks, left = [], cap + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -610,14 +672,19 @@ def read_work_file(name, cap):
             left -= len(chunk)
         return b"".join(chunks)
     except OSError:
-        return b""
+        return None
     finally:
         os.close(fd)
 
 
-def write_work_file(name, data, mode=0o644):
-    """Writes a fresh regular file in /work, replacing whatever the program left there."""
+def write_work_file(name, data, mode=0o644, parents=False):
+    """Writes a fresh regular file in /work, replacing whatever the program left there.
+
+    parents: create the directories on the path (only before any of the program's code
+    ran: the names are the client's, the directories still the agent's own)."""
     path = os.path.join("/work", name)
+    if parents:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     if os.path.lexists(path):
         remove_tree(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
@@ -708,11 +775,12 @@ def handle(request, blobs, control_in, control_out, fd_socket, state):
     """Answers one host request; `state` holds the compiled Python program."""
     op = request["op"]
     if op == "write_file":
-        write_work_file(request["path"], blobs[0], request.get("mode", 0o644))
+        write_work_file(request["path"], blobs[0], request.get("mode", 0o644),
+                        request.get("parents", False))
         write_message(control_out, {"ok": True})
     elif op == "read_file":
-        write_message(control_out, {"ok": True},
-                      (read_work_file(request["path"], request.get("max_bytes", 1 << 28)),))
+        data = read_regular_file(request["path"], request.get("max_bytes", 1 << 28))
+        write_message(control_out, {"ok": True, "found": data is not None}, (data or b"",))
     elif op == "load_python":
         state["python"] = compile_python(request["python"])
         error = state["python"][1]

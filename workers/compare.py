@@ -40,6 +40,9 @@ _SURROGATE_ESCAPE = "surrogateescape"
 class Comparison:
     accepted: bool
     message: str = ""
+    # lcb_runner's own comparison raised (a signaling NaN compared): its run_test reports
+    # that as a runtime error of the program.
+    raised: bool = False
 
 
 ACCEPTED = Comparison(True)
@@ -207,19 +210,40 @@ def _lcb_lines(data: bytes, start: int, end: int) -> Iterator[list[str | _Span]]
 
 def _decimals(line: str) -> list[Decimal] | None:
     try:
-        values = [Decimal(token) for token in line.split()]
+        return [Decimal(token) for token in line.split()]
     except (InvalidOperation, ValueError):
         return None
-    # A signaling NaN cannot even be compared (it raises): it is not a number here.
-    return None if any(value.is_snan() for value in values) else values
 
 
 def _decimal(token: str) -> Decimal | None:
     try:
-        value = Decimal(token)
+        return Decimal(token)
     except (InvalidOperation, ValueError):
         return None
-    return None if value.is_snan() else value
+
+
+class _ComparisonRaised(Exception):
+    """Comparing a signaling NaN raises decimal.InvalidOperation, in lcb_runner too."""
+
+
+def _first_difference(x: Decimal, y: Decimal) -> str | None:
+    """One pair of list equality: "raises" (a signaling NaN is compared), "differs", None."""
+    if x.is_snan() or y.is_snan():
+        return "raises"
+    return "differs" if x != y else None
+
+
+def _decimal_lists_equal(got: list[Decimal], want: list[Decimal]) -> bool:
+    """`got == want` as Python compares the lists: lengths, then pairs in order."""
+    if len(got) != len(want):
+        return False
+    for x, y in zip(got, want):
+        found = _first_difference(x, y)
+        if found == "raises":
+            raise _ComparisonRaised
+        if found:
+            return False
+    return True
 
 
 def _as_span(line: str | _Span) -> _Span:
@@ -253,19 +277,25 @@ def _same_line(got: str | _Span, want: str | _Span) -> bool:
         if got == want:
             return True
         got_dec, want_dec = _decimals(got), _decimals(want)
-        return got_dec is not None and want_dec is not None and got_dec == want_dec
+        return got_dec is not None and want_dec is not None and _decimal_lists_equal(got_dec,
+                                                                                   want_dec)
     a, b = _as_span(got), _as_span(want)
     if _spans_equal(a, b):
         return True
-    # The Decimal lists, a token at a time: equal iff as long and every pair parses and is
-    # equal, so the first failure decides.
+    # The Decimal lists, a token at a time: both lines must parse and be as long (else not
+    # equal, whatever comes first); then the first pair that is not equal decides.
+    first = None
     for x, y in zip_longest(_span_tokens(a), _span_tokens(b)):
         if x is None or y is None:
             return False
         x_dec, y_dec = _decimal(x), _decimal(y)
-        if x_dec is None or y_dec is None or x_dec != y_dec:
+        if x_dec is None or y_dec is None:
             return False
-    return True
+        if first is None:
+            first = _first_difference(x_dec, y_dec)
+    if first == "raises":
+        raise _ComparisonRaised
+    return first is None
 
 
 def compare_lcb_stdin(output: bytes, expected: bytes) -> Comparison:
@@ -281,8 +311,11 @@ def compare_lcb_stdin(output: bytes, expected: bytes) -> Comparison:
                               _lcb_lines(expected, want_start, want_end)):
         if got != want:
             for offset, (line, wanted) in enumerate(zip(got, want), start=1):
-                if line != wanted and not _same_line(line, wanted):
-                    return Comparison(False, f"line {number + offset} differs")
+                try:
+                    if line != wanted and not _same_line(line, wanted):
+                        return Comparison(False, f"line {number + offset} differs")
+                except _ComparisonRaised:
+                    return Comparison(False, f"line {number + offset} differs", raised=True)
         number += len(got)
     return ACCEPTED
 

@@ -33,6 +33,8 @@ from workers.limits import MIB, RunLimits
 from workers.seccomp_filter import child_filter_bytes, filter_fd
 
 AGENT_MOUNT = "/opt/sandbox/agent.py"
+# lcb_runner's execution model, imported by the agent from its own directory.
+LCB_HARNESS_MOUNT = "/opt/sandbox/lcb_harness.py"
 JAIL_UID = 65534  # "nobody": the uid inside every jail
 # When the server is root, each running jail gets a host uid of its own from this range, so
 # no jail shares the kernel's per-user quotas (pipe buffers, inotify, signals) with another.
@@ -104,7 +106,8 @@ _runtime: Path | None = None
 
 
 def runtime_dir() -> Path:
-    """A world-readable copy of the agent, bind-mounted read-only into every jail."""
+    """World-readable copies of the agent and its harness, bind-mounted read-only into
+    every jail."""
     global _runtime
     with _runtime_lock:
         if _runtime is None:
@@ -112,6 +115,9 @@ def runtime_dir() -> Path:
             path.chmod(0o755)
             shutil.copyfile(agent_module.__file__, path / "agent.py")
             (path / "agent.py").chmod(0o644)
+            shutil.copyfile(Path(agent_module.__file__).with_name("lcb_harness.py"),
+                            path / "lcb_harness.py")
+            (path / "lcb_harness.py").chmod(0o644)
             atexit.register(shutil.rmtree, path, True)
             _runtime = path
         return _runtime
@@ -215,6 +221,7 @@ class Jail:
             "--size", str(tmpfs), "--tmpfs", "/tmp",
             "--size", str(tmpfs), "--tmpfs", "/work",
             "--ro-bind", str(runtime_dir() / "agent.py"), AGENT_MOUNT,
+            "--ro-bind", str(runtime_dir() / "lcb_harness.py"), LCB_HARNESS_MOUNT,
         ]
         if self.language.needs_pch and self.pch_dir is not None:
             argv += ["--ro-bind", str(self.pch_dir), PCH_MOUNT]
@@ -373,14 +380,21 @@ class Jail:
         return JailError(what + suffix)
 
     # ------------------------------------------------------------ operations
-    def write_file(self, name: str, data: bytes, mode: int = 0o644) -> None:
-        self._send({"op": "write_file", "path": name, "mode": mode}, (data,))
+    def write_file(self, name: str, data: bytes, mode: int = 0o644, parents: bool = False) -> None:
+        """parents: create the directories on a relative path (before the program runs)."""
+        self._send({"op": "write_file", "path": name, "mode": mode, "parents": parents}, (data,))
         self._receive()
 
     def read_file(self, name: str, max_bytes: int = 1 << 28) -> bytes:
         """A file from the jail's /work (e.g. a compiled checker, to cache it)."""
+        return self.fetch_file(name, max_bytes) or b""
+
+    def fetch_file(self, name: str, max_bytes: int = 1 << 28) -> bytes | None:
+        """A regular file of the jail's /work, at most max_bytes + 1 bytes; None if none."""
         self._send({"op": "read_file", "path": name, "max_bytes": max_bytes})
-        _, blobs = self._receive()
+        reply, blobs = self._receive()
+        if not reply.get("found", True):
+            return None
         return blobs[0] if blobs else b""
 
     def load_python(self, spec: dict) -> str | None:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from sandbox.v1 import sandbox_pb2 as pb
-from workers import cgroups, compare, open_r1
+from workers import cgroups, compare, lcb_outcome, open_r1, work_files
 from workers.jail import AGENT_MOUNT, FALLBACK_TMPFS_BYTES, Jail, JailError, RawRun
 from workers.languages import Language, available_languages
 from workers.limits import COMPILE_LIMITS, RunLimits, resolve_limits
@@ -341,9 +341,20 @@ class Judge:
                 cancel: CancelToken | None = None) -> pb.ExecuteResponse:
         language = self.validate_source(request.source, request.language)
         limits = self.resolve(request.limits)
+        try:
+            uploads = work_files.check_uploads(request.files)
+            fetches = work_files.check_fetches(request.fetch_files)
+        except work_files.FileRequestError as exc:
+            raise InvalidRequest(str(exc)) from None
+        reserved = {language.source_file, ".spec.json", ".args.json"}
+        clash = sorted(reserved & {path for path, _ in uploads})
+        if clash:
+            raise InvalidRequest(f"file {clash[0]!r} is where the program's own source goes: "
+                                 "give it another name")
         started = time.monotonic()
         try:
-            return _Execution(self, request, language, limits, cancel).run(started)
+            return _Execution(self, request, language, limits, cancel,
+                              uploads, fetches).run(started)
         except JailError as exc:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled(str(exc)) from None
@@ -355,7 +366,11 @@ class _Program:
     """A submission loaded into a jail: compiled once, then run once per input."""
 
     def __init__(self, judge: Judge, jail: Jail, language: Language, source: str,
-                 kind: int = pb.STDIN, func_name: str = "", prelude: str | None = None) -> None:
+                 kind: int = pb.STDIN, func_name: str = "", prelude: str | None = None,
+                 harness: str | None = None, time_limit_s: float = 0.0) -> None:
+        """prelude "lcb": LiveCodeBench's import header before a Python source run as a
+        script; harness "lcb": lcb_runner's execution model (workers/lcb_harness.py), whose
+        per-test alarm is time_limit_s."""
         self.judge = judge
         self.jail = jail
         self.language = language
@@ -363,7 +378,8 @@ class _Program:
         if language.python_fast_path:
             self.python_spec = {"file": language.source_file, "source_text": source,
                                 "mode": "functional" if kind == pb.FUNCTIONAL else "stdin",
-                                "func_name": func_name, "prelude": prelude}
+                                "func_name": func_name, "prelude": prelude,
+                                "harness": harness, "time_limit_s": time_limit_s}
         self.source = source
 
     def prepare(self) -> tuple[bool, str, RawRun | None]:
@@ -400,7 +416,8 @@ class _Program:
         if spec is None:
             return self.jail.run(limits, argv=list(self.language.run_argv), stdin=stdin, **io)
         if self.judge.python_fast_path:
-            return self.jail.run(limits, python=spec, stdin=stdin, args=args, **io)
+            return self.jail.run(limits, python=spec, stdin=stdin, args=args,
+                                 result_channel=bool(spec["harness"]), **io)
         args_file = "-"
         if args is not None:
             self.jail.write_file(".args.json", args.encode())
@@ -408,7 +425,8 @@ class _Program:
         argv = [self.language.agent_interpreter, AGENT_MOUNT, "--cold-child",
                 "/work/.spec.json", args_file]
         return self.jail.run(limits, argv=argv, stdin=stdin,
-                             result_channel=spec["mode"] == "functional", **io)
+                             result_channel=spec["mode"] == "functional" or bool(spec["harness"]),
+                             **io)
 
 
 class _Grading:
@@ -429,6 +447,12 @@ class _Grading:
         self.open_r1 = self.mode == pb.Comparison.OPEN_R1 or (
             self.mode == pb.Comparison.CHECKER
             and request.comparison.checker.convention == pb.Checker.OPEN_R1)
+        # lcb: Python sources run under lcb_runner's execution model, except where it has
+        # none (interactive and file-I/O problems run as processes with its comparison).
+        self.lcb_harness = (self.mode == pb.Comparison.LCB and language.python_fast_path
+                            and not request.HasField("interactor")
+                            and not request.file_io.input_name
+                            and not request.file_io.output_name)
 
     def run(self) -> pb.GradeResponse:
         request = self.request
@@ -438,9 +462,12 @@ class _Grading:
         helper = None
         try:
             response.timings.jail_start_s = time.monotonic() - t0
-            prelude = "lcb" if self.mode == pb.Comparison.LCB else None
+            lcb = self.mode in (pb.Comparison.LCB, pb.Comparison.LCB_PROCESS)
+            prelude = "lcb" if lcb and not self.lcb_harness else None
             program = _Program(self.judge, jail, self.language, request.source, request.kind,
-                               request.func_name, prelude)
+                               request.func_name, prelude,
+                               harness="lcb" if self.lcb_harness else None,
+                               time_limit_s=self.limits.time_limit_s)
             ok, log, compiled = program.prepare()
             _report_compilation(response, log, compiled)
             if not ok:
@@ -559,12 +586,16 @@ class _Grading:
 
     def _judge_test(self, raw: RawRun, test: pb.TestCase,
                     checker: HelperProgram | None) -> tuple[int, str]:
-        failure = classify_run(raw, self.limits)
+        if self.lcb_harness:
+            failure = lcb_outcome.harness_failure(raw, self.limits)
+        else:
+            failure = classify_run(raw, self.limits)
         if failure is not None:
             return failure
         if self.request.kind == pb.FUNCTIONAL:
-            outcome = compare.compare_functional(raw.result, test.output)
-        elif self.mode == pb.Comparison.LCB:
+            result = lcb_outcome.functional_payload(raw.result) if self.lcb_harness else raw.result
+            outcome = compare.compare_functional(result, test.output)
+        elif self.mode in (pb.Comparison.LCB, pb.Comparison.LCB_PROCESS):
             outcome = compare.compare_lcb_stdin(raw.stdout, test.output)
         elif self.mode == pb.Comparison.EXACT:
             outcome = compare.compare_exact(raw.stdout, test.output)
@@ -578,6 +609,9 @@ class _Grading:
                                             comparison.rel_epsilon)
         else:
             return check_output(checker, test, raw.stdout)
+        if outcome.raised:
+            return pb.RE, (f"{outcome.message}: comparing a signaling NaN raises "
+                           "decimal.InvalidOperation (a runtime error in lcb_runner)")
         return (pb.AC, "") if outcome.accepted else (pb.WA, outcome.message)
 
     @staticmethod
@@ -594,9 +628,11 @@ class _Grading:
 
 class _Execution:
     def __init__(self, judge: Judge, request: pb.ExecuteRequest, language: Language,
-                 limits: RunLimits, cancel: CancelToken | None) -> None:
+                 limits: RunLimits, cancel: CancelToken | None,
+                 uploads: list[tuple[str, bytes]] = (), fetches: list[str] = ()) -> None:
         self.judge, self.request, self.language = judge, request, language
         self.limits, self.cancel = limits, cancel
+        self.uploads, self.fetches = uploads, fetches
 
     def run(self, started: float) -> pb.ExecuteResponse:
         request = self.request
@@ -604,6 +640,8 @@ class _Execution:
         jail = self.judge._new_jail(self.language, self.cancel)
         try:
             response.timings.jail_start_s = time.monotonic() - started
+            for path, content in self.uploads:
+                jail.write_file(path, content, parents=True)
             program = _Program(self.judge, jail, self.language, request.source)
             ok, log, compiled = program.prepare()
             _report_compilation(response, log, compiled)
@@ -612,14 +650,32 @@ class _Execution:
                 response.message = _compile_message(compiled)
                 return response
             t1 = time.monotonic()
-            raw = program.run(self.limits, request.stdin)
+            raw = program.run(self.limits, request.stdin, clean=not self.fetches)
             response.timings.run_s = time.monotonic() - t1
+            fetch_note = self._fetch(jail, response)
         finally:
             self.judge._release(jail, self.cancel)
         failure = classify_run(raw, self.limits)
         response.verdict, response.message = failure if failure else (pb.AC, "")
+        if fetch_note:
+            response.message = f"{response.message}; {fetch_note}" if response.message else fetch_note
         response.stdout, response.stderr = raw.stdout, raw.stderr
         response.exit.exit_code, response.exit.signal = raw.exit_code, raw.signal
         response.usage.CopyFrom(_usage(raw))
         response.timings.total_s = time.monotonic() - started
         return response
+
+    def _fetch(self, jail: Jail, response: pb.ExecuteResponse) -> str:
+        """Reads back fetch_files into the response; past MAX_FETCH_BYTES in all, the rest
+        is left out and the returned note says so."""
+        budget = work_files.MAX_FETCH_BYTES
+        for path in self.fetches:
+            content = jail.fetch_file(path, budget)
+            if content is None:
+                continue
+            if len(content) > budget:
+                return (f"fetched files are cut at {work_files.MAX_FETCH_BYTES} bytes in all: "
+                        f"{path} and the ones after it are left out")
+            budget -= len(content)
+            response.files.add(name=path, content=content)
+        return ""

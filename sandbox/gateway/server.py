@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 
 import grpc
@@ -10,30 +9,24 @@ import grpc
 from sandbox.gateway.metrics import GatewayMetrics
 from sandbox.gateway.registry import WorkerRegistry
 from sandbox.gateway.service import GatewayService
-from sandbox.server import (new_health_servicer, normalize_address, run_until_signal,
-                            set_not_serving, start_grpc_server)
+from sandbox.security import ServerSecurity
+from sandbox.server import (beyond_loopback, new_health_servicer, normalize_address,
+                            run_until_signal, set_not_serving, start_grpc_server, warn_if_exposed)
 
 log = logging.getLogger("sandbox.gateway")
 DEFAULT_GATEWAY_ADDRESS = "127.0.0.1:50051"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9090"
 
 
-def beyond_loopback(address: str) -> bool:
-    if address.startswith("unix:"):
-        return False
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host in ("localhost",):
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True  # a host name, or 0.0.0.0-like wildcard spelled otherwise
-
-
 class Gateway:
     def __init__(self, address: str, workers_dir: str, *, metrics_address: str | None = None,
-                 max_pending: int = 4096) -> None:
+                 max_pending: int = 4096, http_address: str | None = None,
+                 security: ServerSecurity | None = None) -> None:
         self.address = normalize_address(address)
+        self.http_address = http_address
+        self.security = security or ServerSecurity()
+        self.http = None  # sandbox.http_api.HttpApi, imported only when asked for
+        self.http_port: int | None = None
         self.workers_dir = workers_dir
         self.metrics_address = metrics_address
         self.metrics = GatewayMetrics()
@@ -47,13 +40,22 @@ class Gateway:
         self.metrics_port: int | None = None
 
     async def start(self) -> None:
-        if beyond_loopback(self.address):
-            log.warning("WARNING: the gateway listens on %s, beyond loopback, without TLS: "
-                        "anyone who can reach it can run code on this fleet", self.address)
+        warn_if_exposed("gateway", [self.address, self.http_address], self.security)
         self.registry = WorkerRegistry(self.workers_dir)
         self.registry.start()
         self.service = GatewayService(self.registry, self.metrics, self.max_pending)
-        self._server, self.port = await start_grpc_server(self.address, self.service, self.health)
+        self._server, self.port = await start_grpc_server(self.address, self.service, self.health,
+                                                          self.security)
+        if self.http_address:
+            from sandbox.http_api import HttpApi
+            try:
+                self.http = HttpApi(self.service, self.security)
+                self.http_port = await self.http.start(self.http_address)
+            except (OSError, ValueError):
+                await self._server.stop(0)
+                self._server = None
+                await self.registry.stop()
+                raise
         if self.metrics_address:
             self.metrics_port = self.metrics.serve(self.metrics_address)
         self._gauge_task = asyncio.create_task(self._update_gauges())
@@ -67,7 +69,11 @@ class Gateway:
         if self._server is None:
             return
         await set_not_serving(self.health)
+        if self.http is not None:
+            self.http.serving = False
         await self._server.stop(grace)
+        if self.http is not None:
+            await self.http.stop()
         self._gauge_task.cancel()
         await self.registry.stop()
         self.metrics.close()
@@ -79,9 +85,13 @@ class Gateway:
 
 
 async def serve_gateway(address: str, workers_dir: str, metrics_address: str | None,
-                        max_pending: int, grace: float) -> None:
-    gateway = Gateway(address, workers_dir, metrics_address=metrics_address, max_pending=max_pending)
+                        max_pending: int, grace: float, http_address: str | None = None,
+                        security: ServerSecurity | None = None) -> None:
+    gateway = Gateway(address, workers_dir, metrics_address=metrics_address, max_pending=max_pending,
+                      http_address=http_address, security=security)
     await gateway.start()
+    http = f", HTTP API on {http_address}" if http_address else ""
     print(f"gateway listening on {gateway.address} (workers in {workers_dir}"
-          f"{', metrics on ' + metrics_address if metrics_address else ''})", flush=True)
+          f"{', metrics on ' + metrics_address if metrics_address else ''}{http}; "
+          f"{gateway.security.describe()})", flush=True)
     await run_until_signal(gateway, grace)

@@ -220,6 +220,16 @@ class GatewayService(pb_grpc.SandboxServicer):
             context.set_details(exc.message)
             return None
 
+    # ------------------------------------------------------------ other transports (HTTP)
+    async def run_execute(self, request: pb.ExecuteRequest) -> pb.ExecuteResponse:
+        """Execute with the same routing, retries and metrics as the RPC; raises Rejected."""
+        return await self._admit("Execute", request, None, request.language)
+
+    async def run_grade(self, request: pb.GradeRequest, client: str) -> pb.GradeResponse:
+        if request.WhichOneof("tests") == "test_set":
+            self.store.put(request.test_set, client)
+        return await self._admit("Grade", request, None, request.language)
+
     # ------------------------------------------------------------ RPCs
     async def Grade(self, request, context):
         if request.WhichOneof("tests") == "test_set":

@@ -84,6 +84,7 @@ class Comparison(_message.Message):
         FLOAT: _ClassVar[Comparison.Mode]
         CHECKER: _ClassVar[Comparison.Mode]
         OPEN_R1: _ClassVar[Comparison.Mode]
+        LCB_PROCESS: _ClassVar[Comparison.Mode]
     MODE_UNSPECIFIED: Comparison.Mode
     LCB: Comparison.Mode
     EXACT: Comparison.Mode
@@ -91,6 +92,7 @@ class Comparison(_message.Message):
     FLOAT: Comparison.Mode
     CHECKER: Comparison.Mode
     OPEN_R1: Comparison.Mode
+    LCB_PROCESS: Comparison.Mode
     MODE_FIELD_NUMBER: _ClassVar[int]
     ABS_EPSILON_FIELD_NUMBER: _ClassVar[int]
     REL_EPSILON_FIELD_NUMBER: _ClassVar[int]
@@ -264,21 +266,25 @@ class RequestError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("request_id", "language", "source", "stdin", "limits")
+    __slots__ = ("request_id", "language", "source", "stdin", "limits", "files", "fetch_files")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    FETCH_FILES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     language: str
     source: str
     stdin: bytes
     limits: Limits
-    def __init__(self, request_id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[str] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    files: _containers.RepeatedCompositeFieldContainer[File]
+    fetch_files: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request_id: _Optional[str] = ..., language: _Optional[str] = ..., source: _Optional[str] = ..., stdin: _Optional[bytes] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., files: _Optional[_Iterable[_Union[File, _Mapping]]] = ..., fetch_files: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
-    __slots__ = ("request_id", "verdict", "stdout", "stderr", "exit", "usage", "compile_log", "message", "timings", "compile_usage")
+    __slots__ = ("request_id", "verdict", "stdout", "stderr", "exit", "usage", "compile_log", "message", "timings", "compile_usage", "files")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     STDOUT_FIELD_NUMBER: _ClassVar[int]
@@ -289,6 +295,7 @@ class ExecuteResponse(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     COMPILE_USAGE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     verdict: Verdict
     stdout: bytes
@@ -299,7 +306,8 @@ class ExecuteResponse(_message.Message):
     message: str
     timings: Timings
     compile_usage: Usage
-    def __init__(self, request_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit: _Optional[_Union[ExitStatus, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., compile_log: _Optional[str] = ..., message: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., compile_usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
+    files: _containers.RepeatedCompositeFieldContainer[File]
+    def __init__(self, request_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., stdout: _Optional[bytes] = ..., stderr: _Optional[bytes] = ..., exit: _Optional[_Union[ExitStatus, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., compile_log: _Optional[str] = ..., message: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., compile_usage: _Optional[_Union[Usage, _Mapping]] = ..., files: _Optional[_Iterable[_Union[File, _Mapping]]] = ...) -> None: ...
 
 class PutTestSetRequest(_message.Message):
     __slots__ = ("test_set",)
@@ -330,18 +338,20 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Language(_message.Message):
-    __slots__ = ("name", "version", "compile_command", "run_command", "source_file")
+    __slots__ = ("name", "version", "compile_command", "run_command", "source_file", "modules")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     COMPILE_COMMAND_FIELD_NUMBER: _ClassVar[int]
     RUN_COMMAND_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FILE_FIELD_NUMBER: _ClassVar[int]
+    MODULES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     compile_command: str
     run_command: str
     source_file: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., compile_command: _Optional[str] = ..., run_command: _Optional[str] = ..., source_file: _Optional[str] = ...) -> None: ...
+    modules: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., compile_command: _Optional[str] = ..., run_command: _Optional[str] = ..., source_file: _Optional[str] = ..., modules: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
     __slots__ = ("languages", "default_limits", "max_limits", "capacity", "max_queue", "max_source_bytes", "version", "in_flight", "isolation")

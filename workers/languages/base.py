@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 # In compile_argv, run_argv and env: replaced by the run's memory limit in MiB, for runtimes
 # that size their own heap (the JVM's -Xmx, V8's old space, Go's GOMEMLIMIT).
 MEMORY_MB = "{memory_mb}"
+# Third-party modules of LiveCodeBench's own environment (its uv.lock) that solutions import;
+# scripts/setup.sh installs them for the jail's python3 from Debian packages.
+LCB_MODULES = ("numpy", "scipy", "sympy", "mpmath", "networkx", "pandas", "sortedcontainers")
 
 
 def first_existing(*candidates: str) -> str | None:
@@ -57,6 +60,8 @@ class Language:
     # Host paths outside /usr that the toolchain reads (e.g. the JDK's /etc/java-17-openjdk),
     # bound read-only at the same place in this language's jails.
     extra_mounts: tuple[str, ...] = ()
+    # Third-party modules to look for; `sandbox info` lists those the interpreter imports.
+    probe_modules: tuple[str, ...] = ()
 
     @property
     def compiled(self) -> bool:
@@ -77,6 +82,22 @@ class Language:
     def environment(self, memory_mb: int) -> dict[str, str]:
         """The language's extra environment for a run under this memory limit."""
         return {key: value.replace(MEMORY_MB, str(memory_mb)) for key, value in self.env}
+
+    @functools.cached_property
+    def modules(self) -> tuple[str, ...]:
+        """The probe_modules this language's interpreter can import (the jail sees the same
+        /usr)."""
+        if not self.probe_modules:
+            return ()
+        script = ("import sys\nfor name in sys.argv[1:]:\n    try:\n        __import__(name)\n"
+                  "    except Exception:\n        continue\n    print(name)\n")
+        try:
+            out = subprocess.run([self.agent_interpreter, "-c", script, *self.probe_modules],
+                                 capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return ()
+        found = set(out.stdout.split())
+        return tuple(name for name in self.probe_modules if name in found)
 
     @functools.cached_property
     def version(self) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from workers.languages.base import Language, first_existing
+from workers.languages.base import LCB_MODULES, Language, first_existing
 
 
 def pypy_language() -> Language | None:
@@ -19,6 +19,7 @@ def pypy_language() -> Language | None:
         run_argv=(interpreter, "main.py"),
         python_fast_path=True,
         version_argv=(interpreter, "--version"),
+        probe_modules=LCB_MODULES,
         # PyPy reserves a few hundred MB of address space for its GC up front.
         memory_overhead_mb=768,
     )

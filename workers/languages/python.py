@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from workers.languages.base import Language, first_existing
+from workers.languages.base import LCB_MODULES, Language, first_existing
 
 
 def python_language() -> Language | None:
@@ -20,4 +20,5 @@ def python_language() -> Language | None:
         run_argv=(interpreter, "main.py"),
         python_fast_path=True,
         version_argv=(interpreter, "--version"),
+        probe_modules=LCB_MODULES,
     )

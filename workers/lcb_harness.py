@@ -1,0 +1,389 @@
+"""LiveCodeBench's execution model (lcb_runner's testing_util) for one test, in the jail.
+
+Written from reading lcb_runner (LiveCodeBench @28fef95: grade_stdio, grade_call_based,
+call_method, reliability_guard, compute_code_generation_metrics), not copied from it. What a
+solution observes there, it observes here:
+
+- stdin programs: a last statement `if __name__ == '__main__':` (as ast.unparse spells it) is
+  inlined; top-level imports run first, at module level, after LiveCodeBench's import header;
+  every other statement becomes the body of a function `wrapped_function` in a module named
+  `tmp_sol`, which is called once per test. A source containing the text `class Solution`
+  must define it at module level (it is instantiated, as for LeetCode problems).
+- during the call: `sys.stdin` is a stand-in over the test's input (read() returns all of it,
+  whatever was read before; readlines() is the input split on "\\n"; readline() and input() read
+  lines; it cannot be iterated; `.buffer.readline()` is always the first line); the methods
+  read / readline / readlines of the original `sys.stdin` (the one `from sys import stdin` and
+  the header's `from sys import *` bound) return the input, its lines without "\\n", the lines;
+  `builtins.open` is unittest.mock's mock_open over the input; `sys.stdout` is a StringIO
+  whose text is the output (closing it raises). The real fds 0 and 1 are /dev/null there, as
+  in lcb_runner's worker process (its own stdin closed, the output not graded).
+- SystemExit during a stdin program's call is swallowed: the output so far is graded. In a
+  functional call, or outside the call, it ends the test process (lcb_runner's -1: a failure).
+- reliability_guard's disabled names (`quit`, `help`, os.getcwd, os.kill, ... set to None;
+  `resource`, `psutil`, ... unimportable), Python's int-string limit at 50,000 digits.
+- an exception is a runtime error, or a time limit when its repr contains "timeoutexception"
+  (lcb_runner's test); a per-test alarm raises `TimeoutException` in the program.
+
+The one difference is time: lcb_runner's alarm is wall-clock. Here TLE stays on CPU time (the
+agent's limit) and the alarm counts wall-clock time minus the time the program waited for a
+CPU (from /proc/self/schedstat; without it, the time it spent off the CPU), so a program that
+sleeps or blocks past the limit is TLE as there, and one slowed by load is not.
+
+Stdlib-only: this file runs in the jail's interpreter (CPython 3 or PyPy 3), imported by the
+agent, next to which it is mounted.
+"""
+import ast
+import builtins
+import contextlib
+import io
+import json
+import os
+import shutil  # imported ahead (warm for forked tests): the guard disables names in it
+import signal
+import subprocess  # likewise
+import sys
+import time
+import traceback
+import types
+from unittest import mock
+
+MODULE_NAME = "tmp_sol"
+WRAPPER_NAME = "wrapped_function"
+INT_MAX_STR_DIGITS = 50000  # compute_code_generation_metrics' sys.set_int_max_str_digits
+MAIN_GUARD = "__name__ == '__main__'"
+OS_DISABLED = (
+    "kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename "
+    "renames truncate replace unlink fchmod fchown chmod chown chroot lchflags lchmod lchown "
+    "getcwd chdir").split()
+SHUTIL_DISABLED = ("rmtree", "move", "chown")
+MODULES_DISABLED = ("ipdb", "joblib", "resource", "psutil", "tkinter")
+ERROR_CHARS = 2000  # of an exception's repr in the outcome record
+
+_read_fd, _open_fd, _close_fd = os.read, os.open, os.close  # the program may replace os's
+
+
+class TimeoutException(Exception):
+    """Raised in the program by the per-test alarm (lcb_runner's name: its verdict keys on it)."""
+
+
+# ---------------------------------------------------------------- the program's text
+
+_prepared = {}  # (mode, source) -> program text, filled in the agent before tests fork
+
+
+def _inline_main_guard(code):
+    """grade_stdio's clean_if_name: the last statement, if it is the main guard, inlined."""
+    try:
+        tree = ast.parse(code)
+        last = tree.body[-1]
+        if isinstance(last, ast.If) and ast.unparse(last.test).strip() == MAIN_GUARD:
+            return ast.unparse(tree.body[:-1]) + "\n" + ast.unparse(last.body)
+    except Exception:  # noqa: BLE001 - the code is then used as it is
+        pass
+    return code
+
+
+def _wrap_in_function(code, header):
+    """grade_stdio's make_function: header, the top-level imports, the rest in a function."""
+    try:
+        tree = ast.parse(code)
+        imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        others = [node for node in tree.body if not isinstance(node, (ast.Import, ast.ImportFrom))]
+        function = ast.FunctionDef(
+            name=WRAPPER_NAME,
+            args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]),
+            body=others, decorator_list=[], lineno=-1)
+        return header + "\n" + ast.unparse(imports) + "\n" + ast.unparse(function)
+    except Exception:  # noqa: BLE001 - the code is then used as it is
+        return code
+
+
+# Modules lcb_runner's worker has imported before its guard runs (testing_util imports numpy),
+# which therefore import fine there whatever the guard disables, and the names in a source
+# that may import them (directly or through scipy, pandas, ...).
+PRELOADED = ("numpy",)
+PRELOAD_HINTS = ("numpy", "scipy", "pandas", "networkx", "sympy", "mpmath", "numba", "torch")
+
+
+def preload(source):
+    """Imports PRELOADED ahead, in the agent (single-threaded BLAS: tests are its forks),
+    when the source names a module that may need them."""
+    if not any(hint in source for hint in PRELOAD_HINTS):
+        return
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    for name in PRELOADED:
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001 - not installed: the program's import fails as there
+            pass
+
+
+def program_text(source, mode, header):
+    """The text lcb_runner executes for this source: stdin programs transformed, functional
+    ones behind the header. Remembered for program_text_of (the `class Solution` test)."""
+    if mode == "functional":
+        text = header + "\n\n" + source
+    else:
+        text = _wrap_in_function(_inline_main_guard(source), header)
+    _prepared[(mode, source)] = text
+    return text
+
+
+def program_text_of(source, mode):
+    return _prepared[(mode, source)]
+
+
+# ---------------------------------------------------------------- the process lcb_runner's worker is
+
+def _devnull_stdio():
+    """fds 0 and 1 on /dev/null; sys.stdin a fresh /dev/null stream, the first one closed
+    (multiprocessing's child does that); returns a descriptor on the real stdout pipe."""
+    out_fd = os.dup(1)
+    null = _open_fd(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    _close_fd(null)
+    first = sys.stdin
+    try:
+        first.close()
+    except (OSError, ValueError):
+        pass
+    sys.stdin = open(os.devnull)
+    sys.__stdin__ = first
+    return out_fd
+
+
+def _read_all(fd):
+    chunks = []
+    while True:
+        chunk = _read_fd(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _disable_functions():
+    """reliability_guard's effect on the names a program sees (the jail's own filters and
+    limits stay as they are: this is not what confines the program)."""
+    builtins.quit = None
+    builtins.help = None
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in OS_DISABLED:
+        setattr(os, name, None)
+    for name in SHUTIL_DISABLED:
+        setattr(shutil, name, None)
+    subprocess.Popen = None
+    for name in MODULES_DISABLED:
+        sys.modules[name] = None
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(INT_MAX_STR_DIGITS)
+
+
+def _run_queue_wait_s():
+    """Seconds the main thread has waited for a CPU, or None without /proc."""
+    try:
+        fd = _open_fd("/proc/self/schedstat", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fields = _read_fd(fd, 256).split()
+        return int(fields[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+    finally:
+        _close_fd(fd)
+
+
+class Alarm:
+    """The per-test alarm: raises TimeoutException once the program has been running for the
+    limit, not counting the time it waited for a CPU (README, "Comparison modes")."""
+
+    def __init__(self, limit_s):
+        self.limit_s = limit_s
+        self.started = self.waited_before = self.cpu_before = None
+
+    def start(self):
+        self.started = time.monotonic()
+        self.waited_before = _run_queue_wait_s()
+        self.cpu_before = time.process_time()
+        signal.signal(signal.SIGALRM, self._fired)
+        signal.setitimer(signal.ITIMER_REAL, self.limit_s)
+
+    def stop(self):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def counted_s(self):
+        elapsed = time.monotonic() - self.started
+        waited = _run_queue_wait_s()
+        if waited is None or self.waited_before is None:
+            return elapsed - (time.process_time() - self.cpu_before)  # time off the CPU
+        return elapsed - (waited - self.waited_before)
+
+    def _fired(self, _signum, _frame):
+        left = self.limit_s - self.counted_s()
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.01))
+            return
+        print("timeout occured: alarm went off")  # sic: lcb_runner's handler prints it
+        raise TimeoutException()
+
+
+# ---------------------------------------------------------------- one test
+
+class _StandInStdin:
+    """sys.stdin during a stdin program's call."""
+
+    def __init__(self, text):
+        self._text = text
+        self._lines = io.StringIO(text)
+        self.buffer = _StandInBuffer(text)
+
+    def read(self, *_args):
+        return self._text
+
+    def readline(self, *args):
+        return self._lines.readline(*args)
+
+    def readlines(self, *_args):
+        return self._text.split("\n")
+
+    def __getattr__(self, name):
+        return getattr(self._lines, name)
+
+
+class _StandInBuffer:
+    def __init__(self, text):
+        self._data = text.encode("utf-8", "surrogateescape")
+
+    def read(self, *_args):
+        return self._data
+
+    def readline(self, *_args):
+        return self._data.split(b"\n")[0] + b"\n"
+
+
+def _patched_input(stack, text):
+    """Enters call_method's patches, in its order: the original stdin's methods first."""
+    original = sys.stdin
+    lines = iter(text.split("\n"))
+    stack.enter_context(mock.patch.object(original, "read", lambda *_a: text))
+    stack.enter_context(mock.patch.object(original, "readlines", lambda *_a: text.split("\n")))
+    stack.enter_context(mock.patch.object(original, "readline", lambda *_a: next(lines)))
+    stack.enter_context(mock.patch.object(sys, "stdin", _StandInStdin(text)))
+    stack.enter_context(mock.patch.object(builtins, "open", mock.mock_open(read_data=text)))
+
+
+class Outcome:
+    """How a test ended: "ok", "timeout", "error" (an exception) or "exit" (SystemExit or
+    another BaseException that ends lcb_runner's worker)."""
+
+    def __init__(self, kind, exc=None):
+        self.kind = kind
+        self.exception = repr(exc) if exc is not None else ""
+        self.trace = ""
+        if exc is not None:
+            self.trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+    def record(self):
+        """The outcome record the agent sends on the result channel (one line of JSON)."""
+        return json.dumps({"lcb": self.kind, "exception": self.exception[:ERROR_CHARS]})
+
+
+def _failure(exc, timeouts=True):
+    if not isinstance(exc, Exception):
+        return Outcome("exit", exc)
+    if timeouts and "timeoutexception" in repr(exc).lower():
+        return Outcome("timeout", exc)
+    return Outcome("error", exc)
+
+
+def _load(code_obj, text, target_name):
+    """compile_code + get_function: the module executed, then the callable; (callable, None)
+    or (None, Outcome). A failure here is an error whatever it is (lcb_runner: -4)."""
+    module = types.ModuleType(MODULE_NAME, "")
+    try:
+        exec(code_obj, module.__dict__)
+        owner = module.Solution() if "class Solution" in text else module
+        found = getattr(owner, target_name)
+    except Exception as exc:  # noqa: BLE001
+        return None, _failure(exc, timeouts=False)
+    except BaseException as exc:  # noqa: BLE001
+        return None, Outcome("exit", exc)
+    return found, None
+
+
+def run_stdin(code_obj, text, limit_s):
+    """One stdin test. Returns (Outcome, the output text, the real stdout descriptor)."""
+    data = _read_all(0).decode("utf-8", "surrogateescape")
+    out_fd = _devnull_stdio()
+    _disable_functions()
+    alarm = Alarm(limit_s)
+    alarm.start()
+    try:
+        method, failed = _load(code_obj, text, WRAPPER_NAME)
+        if failed is not None:
+            return failed, "", out_fd
+        capture = io.StringIO()
+        capture.close = lambda _unused: 1  # as Capturing leaves it: close() raises TypeError
+        real_stdout = sys.stdout
+        sys.stdout = capture
+        try:
+            with contextlib.ExitStack() as stack:
+                _patched_input(stack, data)
+                try:
+                    method()
+                except SystemExit:
+                    pass
+            outcome = Outcome("ok")
+        except BaseException as exc:  # noqa: BLE001 - classified as lcb_runner does
+            outcome = _failure(exc)
+        finally:
+            sys.stdout = real_stdout
+        return outcome, capture.getvalue(), out_fd
+    finally:
+        alarm.stop()
+
+
+def run_functional(code_obj, text, func_name, args, limit_s):
+    """One functional test. Returns (Outcome, the returned value)."""
+    _read_all(0)
+    os.close(_devnull_stdio())  # prints are not graded (lcb_runner's worker's own stdout)
+    _disable_functions()
+    alarm = Alarm(limit_s)
+    alarm.start()
+    try:
+        method, failed = _load(code_obj, text, func_name)
+        if failed is not None:
+            return failed, None
+        try:
+            value = method(*args)
+        except BaseException as exc:  # noqa: BLE001
+            return _failure(exc), None
+    finally:
+        alarm.stop()
+    try:
+        return Outcome("ok"), plain_value(value)
+    except ValueError as exc:
+        return Outcome("error", exc), None
+
+
+def plain_value(value):
+    """numpy scalars as the Python numbers they compare equal to; a numpy array of more than
+    one element cannot be compared (`==` gives an array whose truth value is ambiguous:
+    lcb_runner's ValueError, a runtime error), one of one element is that element."""
+    kind = type(value)
+    if kind.__module__ == "numpy":
+        if getattr(value, "ndim", 0) == 0 and hasattr(value, "item"):
+            return plain_value(value.item())
+        if value.size > 1:
+            raise ValueError("The truth value of an array with more than one element is "
+                             "ambiguous. Use a.any() or a.all()")
+        return plain_value(value.item()) if value.size == 1 else frozenset()
+    if kind is list:
+        return [plain_value(item) for item in value]
+    if kind is tuple:
+        return tuple(plain_value(item) for item in value)
+    if kind is dict:
+        return {plain_value(k): plain_value(v) for k, v in value.items()}
+    return value
