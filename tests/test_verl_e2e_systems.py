@@ -9,6 +9,7 @@ pytest.importorskip("verl")
 pytest.importorskip("math_verify")
 
 from test_verl_e2e import SANDBOX_VERDICTS, model_cache, start_smoke  # noqa: E402,F401
+from verl_plugin.cpu import smoke_math  # noqa: E402
 
 MATH_VERDICTS = {"CORRECT", "WRONG", "NO_ANSWER", "NO_SOLUTION"}
 
@@ -25,8 +26,15 @@ def test_e1_math_one_grpo_step(tmp_path, model_cache):
     for row in rewards:
         assert row["score"] == (1.0 if row["verdict"] == "CORRECT" else 0.0), row
         assert row["verifier_timeout"] is False and "budget_think_forced" in row
-    # equivalent forms were recognised: 0.5 answered as \frac{1}{2}, 7 as 7\text{ cm}, (1,2] as \left(1,2\right]
-    assert {r["answer"] for r in rewards if r["verdict"] == "CORRECT"} - {"7"}
+    # Equivalent forms are recognised (0.5 answered as \frac{1}{2}, 7 as 7\text{ cm}, (1,2] as
+    # \left(1,2\right]) and wrong ones are not, whichever of them this step happened to sample.
+    problems = {p["id"]: p for p in smoke_math.PROBLEMS}
+    for row in rewards:
+        problem = problems[row["problem_id"]]
+        if row["answer"] == problem["right"]:
+            assert row["verdict"] == "CORRECT", row
+        elif row["answer"] == problem["wrong"]:
+            assert row["verdict"] == "WRONG", row
 
 
 def test_l1_exact_one_grpo_step_with_sandbox_correctness(tmp_path, model_cache):
