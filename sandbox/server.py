@@ -82,10 +82,9 @@ class Server:
         self._server, self.port = await start_grpc_server(self.address, self.service, self.health,
                                                           self.security)
         if self.http_address:
-            from sandbox.http_api import HttpApi
             try:
-                self.http = HttpApi(self.service, self.security)
-                self.http_port = await self.http.start(self.http_address)
+                self.http, self.http_port = await start_http_api(self.http_address, self.service,
+                                                                 self.security)
             except (OSError, ValueError):
                 await self._server.stop(0)
                 self._server = None
@@ -213,6 +212,14 @@ async def start_grpc_server(address: str, servicer, health_servicer,
     for name in ("", SERVICE_NAME):
         await _set_health(health_servicer, name, health_pb2.HealthCheckResponse.SERVING)
     return server, port
+
+
+async def start_http_api(address: str, backend, security: ServerSecurity):
+    """The HTTP API (sandbox.http_api, imported only when asked for) over a server's or a
+    gateway's service, listening; returns it and its port."""
+    from sandbox.http_api import HttpApi
+    api = HttpApi(backend, security)
+    return api, await api.start(address)
 
 
 async def set_not_serving(health_servicer) -> None:

@@ -10,8 +10,8 @@ from sandbox.gateway.metrics import GatewayMetrics
 from sandbox.gateway.registry import WorkerRegistry
 from sandbox.gateway.service import GatewayService
 from sandbox.security import ServerSecurity
-from sandbox.server import (beyond_loopback, new_health_servicer, normalize_address,
-                            run_until_signal, set_not_serving, start_grpc_server, warn_if_exposed)
+from sandbox.server import (new_health_servicer, normalize_address, run_until_signal,
+                            set_not_serving, start_grpc_server, start_http_api, warn_if_exposed)
 
 log = logging.getLogger("sandbox.gateway")
 DEFAULT_GATEWAY_ADDRESS = "127.0.0.1:50051"
@@ -47,10 +47,9 @@ class Gateway:
         self._server, self.port = await start_grpc_server(self.address, self.service, self.health,
                                                           self.security)
         if self.http_address:
-            from sandbox.http_api import HttpApi
             try:
-                self.http = HttpApi(self.service, self.security)
-                self.http_port = await self.http.start(self.http_address)
+                self.http, self.http_port = await start_http_api(self.http_address, self.service,
+                                                                 self.security)
             except (OSError, ValueError):
                 await self._server.stop(0)
                 self._server = None
