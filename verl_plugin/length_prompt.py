@@ -91,6 +91,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--length-seed", type=int, default=0, help="seed of the draws (default 0)")
 
 
+def default_agent_name(args: argparse.Namespace, default: str) -> argparse.Namespace:
+    """Fills --agent-name's default, remembering whether it was given (an explicit one wins
+    over the `l1_rollout` loop that --length-control picks otherwise)."""
+    args.agent_name_given = args.agent_name is not None
+    if args.agent_name is None:
+        args.agent_name = default
+    return args
+
+
 def annotate_from_args(rows: list[dict], args: argparse.Namespace, separator: str) -> list[dict]:
     """`annotate` with the CLI's options; with --length-control, rows go to the `l1_rollout` loop
     unless --agent-name was given explicitly."""

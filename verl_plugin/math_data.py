@@ -153,11 +153,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "--length-control; '' for none)")
     parser.add_argument("--limit", type=int, default=0, help="at most N problems per input (0: all)")
     length_prompt.add_arguments(parser)
-    args = parser.parse_args(argv)
-    args.agent_name_given = args.agent_name is not None
-    if args.agent_name is None:
-        args.agent_name = DEFAULT_AGENT
-    return args
+    return length_prompt.default_agent_name(parser.parse_args(argv), DEFAULT_AGENT)
 
 
 def main(argv=None) -> int:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from verl_plugin.math_answer import after_think, ground_truths, last_boxed
 from verl_plugin.math_verifier import VerifierError, get_pool
-from verl_plugin.reward import BUDGET_FIELDS, SandboxErrorWindow
+from verl_plugin.reward import BUDGET_FIELDS, SandboxErrorWindow, process_window
 
 TIMEOUT_POLICIES = ("zero", "raise")
 
@@ -72,15 +72,9 @@ class MathSettings:
         return settings
 
 
-_WINDOWS: dict[MathSettings, SandboxErrorWindow] = {}
-
-
 def timeout_window(settings: MathSettings) -> SandboxErrorWindow:
     """The last `timeout_window` judged samples of this process and how many timed out."""
-    window = _WINDOWS.get(settings)
-    if window is None:
-        window = _WINDOWS[settings] = SandboxErrorWindow(settings.timeout_window)
-    return window
+    return process_window(settings, settings.timeout_window)
 
 
 def empty_result(extra_info: dict, share: float) -> dict:

@@ -436,14 +436,19 @@ class SandboxErrorWindow:
 
 
 # Per process, not per event loop: verl may run each batch in a new loop, the window spans them.
-_WINDOWS: dict[Settings, SandboxErrorWindow] = {}
+_WINDOWS: dict[object, SandboxErrorWindow] = {}
+
+
+def process_window(key: object, size: int) -> SandboxErrorWindow:
+    """The window of this process for `key` (a reward's frozen settings), made on first use."""
+    window = _WINDOWS.get(key)
+    if window is None:
+        window = _WINDOWS[key] = SandboxErrorWindow(size)
+    return window
 
 
 def sandbox_error_window(settings: Settings) -> SandboxErrorWindow:
-    window = _WINDOWS.get(settings)
-    if window is None:
-        window = _WINDOWS[settings] = SandboxErrorWindow(settings.sandbox_error_window)
-    return window
+    return process_window(settings, settings.sandbox_error_window)
 
 
 # One pool per (event loop, settings): grpc.aio channels belong to the loop that made them.
