@@ -16,6 +16,10 @@ def build_info(judge: Judge, capacity: int, max_queue: int) -> pb.InfoResponse:
                            compile_command=language.compile_command,
                            run_command=language.run_command,
                            source_file=language.source_file, modules=language.modules)
+    for stats in judge.pool_stats():
+        info.ready_jails.add(language=stats.language, ready=stats.ready, started=stats.started,
+                             taken=stats.taken, missed=stats.missed,
+                             closed_idle=stats.closed_idle)
     limits_to_proto(DEFAULT_LIMITS, info.default_limits)
     limits_to_proto(MAX_LIMITS, info.max_limits)
     return info

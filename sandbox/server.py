@@ -15,9 +15,12 @@ from grpc_reflection.v1alpha import reflection
 
 from sandbox.security import ServerSecurity
 from sandbox.service import SandboxCore, SandboxService
+from sandbox.settings import count_from_env
 from sandbox.v1 import sandbox_pb2 as pb
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+READY_JAILS_ENV = "SANDBOX_READY_JAILS"
+DEFAULT_READY_JAILS = 2
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Sandbox"].full_name
 MAX_MESSAGE_BYTES = 512 << 20
 
@@ -62,15 +65,20 @@ class Server:
 
     def __init__(self, address: str = DEFAULT_ADDRESS, *, capacity: int | None = None,
                  max_queue: int | None = None, core: SandboxCore | None = None,
-                 http_address: str | None = None, security: ServerSecurity | None = None) -> None:
+                 http_address: str | None = None, security: ServerSecurity | None = None,
+                 ready_jails: int | None = None) -> None:
         """http_address: also serve the HTTP API (SandboxFusion's /run_code, …) there.
-        security: TLS and the token, for gRPC and HTTP alike."""
+        security: TLS and the token, for gRPC and HTTP alike.
+        ready_jails: fresh jails kept started per language in demand (default
+        $SANDBOX_READY_JAILS, else 2; 0: none)."""
         self.address = normalize_address(address)
         self.core = core or SandboxCore()
         self.service = SandboxService(self.core, capacity, max_queue)
         self.health = new_health_servicer()
         self.security = security or ServerSecurity()
         self.http_address = http_address
+        self.ready_jails = (count_from_env(READY_JAILS_ENV, DEFAULT_READY_JAILS)
+                            if ready_jails is None else ready_jails)
         self.http = None  # sandbox.http_api.HttpApi, imported only when asked for
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None
@@ -79,6 +87,7 @@ class Server:
     async def start(self) -> None:
         warn_if_exposed("sandbox server", [self.address, self.http_address], self.security)
         await asyncio.get_running_loop().run_in_executor(None, self.core.judge.warm_up)
+        self.core.judge.start_pool(self.ready_jails, self.service.capacity)
         self._server, self.port = await start_grpc_server(self.address, self.service, self.health,
                                                           self.security)
         if self.http_address:
@@ -250,9 +259,10 @@ async def run_until_signal(server, grace: float) -> None:
 
 
 async def serve(address: str, capacity: int | None, max_queue: int | None, grace: float,
-                http_address: str | None = None, security: ServerSecurity | None = None) -> None:
+                http_address: str | None = None, security: ServerSecurity | None = None,
+                ready_jails: int | None = None) -> None:
     server = Server(address, capacity=capacity, max_queue=max_queue, http_address=http_address,
-                    security=security)
+                    security=security, ready_jails=ready_jails)
     await server.start()
     where = server.address if server.address.startswith("unix:") else \
         server.address.rsplit(":", 1)[0] + f":{server.port}"

@@ -196,6 +196,7 @@ class SandboxService(pb_grpc.SandboxServicer):
 
     def shutdown(self) -> None:
         self.cancel_all()
+        self.core.judge.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     @staticmethod

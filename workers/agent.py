@@ -11,6 +11,7 @@ This file is stdlib-only and must run on CPython 3 and PyPy 3: it is executed
 the project.
 """
 import errno
+import gc
 import json
 import os
 import resource
@@ -172,6 +173,43 @@ def cgroup_cpu_seconds(role):
         if line.startswith(b"usage_usec "):
             return int(line.split()[1]) / 1e6
     return None
+
+
+def reset_memory_peak(role):
+    """Starts the role's peak-memory measurement over (one per test of a batch)."""
+    found = CGROUPS.get(role) if role else None
+    if not found or found.get("peak") is None:
+        return
+    fd, version = found["peak"]
+    try:
+        os.pwrite(fd, b"0" if version == 1 else b"reset\n", 0)
+    except OSError:
+        pass
+
+
+def memory_peak_bytes(role):
+    found = CGROUPS.get(role) if role else None
+    if not found or found.get("peak") is None:
+        return 0
+    try:
+        return int(os.pread(found["peak"][0], 64, 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def oom_kill_count(role):
+    """The kernel's count of processes the role's memory cgroup killed, or 0."""
+    found = CGROUPS.get(role) if role else None
+    if not found or found.get("events") is None:
+        return 0
+    try:
+        for line in os.pread(found["events"], 4096, 0).splitlines():
+            key, _, value = line.partition(b" ")
+            if key == b"oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def children_cpu_seconds():
@@ -350,8 +388,13 @@ def run_python_program(code_obj, syntax_error, spec, args):
     try:
         if syntax_error is not None:
             raise syntax_error
+        prepared = PREPARED.get("module")
         if spec["mode"] == "functional":
-            module = types.ModuleType("tmp_sol")
+            if prepared is not None:
+                import lcb_harness
+                module = lcb_harness.refresh_header_names(prepared)
+            else:
+                module = types.ModuleType("tmp_sol")
             sys.modules["tmp_sol"] = module
             exec(code_obj, module.__dict__)
             if "class Solution" in spec["source_text"]:
@@ -368,9 +411,13 @@ def run_python_program(code_obj, syntax_error, spec, args):
             with os.fdopen(RESULT_FD, "w") as out:
                 out.write(payload)
         else:
-            module = types.ModuleType("__main__")
-            module.__dict__["__file__"] = spec["file"]
-            module.__dict__["__builtins__"] = __builtins__
+            if prepared is not None:
+                import lcb_harness
+                module = lcb_harness.refresh_header_names(prepared)
+            else:
+                module = types.ModuleType("__main__")
+                module.__dict__["__file__"] = spec["file"]
+                module.__dict__["__builtins__"] = __builtins__
             sys.modules["__main__"] = module
             exec(code_obj, module.__dict__)
     except SystemExit as exc:
@@ -423,7 +470,7 @@ def run_lcb_program(code_obj, spec, args):
     try:
         if spec["mode"] == "functional":
             outcome, value = lcb_harness.run_functional(code_obj, text, spec["func_name"], args,
-                                                        limit)
+                                                        limit, PREPARED.get("module"))
             envelope = ""
             if outcome.kind == "ok":
                 try:
@@ -433,7 +480,8 @@ def run_lcb_program(code_obj, spec, args):
                 except (TypeError, ValueError, RecursionError) as exc:
                     envelope = json.dumps({"error": str(exc)})
         else:
-            outcome, output, out_fd = lcb_harness.run_stdin(code_obj, text, limit)
+            outcome, output, out_fd = lcb_harness.run_stdin(code_obj, text, limit,
+                                                             PREPARED.get("module"))
             write_all(out_fd, output.encode("utf-8", "surrogateescape"))
             envelope = ""
         # The outcome on the first line, a functional result's envelope after it.
@@ -449,20 +497,43 @@ def run_lcb_program(code_obj, spec, args):
     os._exit(status)
 
 
+# The header's stand-in in the text a test executes when the header ran ahead (header_module):
+# as many lines, so line numbers stay; a statement first, so a leading string is no docstring.
+HEADER_STAND_IN = "pass" + "\n" * LCB_HEADER.count("\n")
+PREPARED = {}  # "module": (module, bound names) with the header executed, see compile_python
+
+
 def compile_python(spec):
+    """The program's code object (or its syntax error). With LiveCodeBench's header, the
+    header runs here once, in a module each test's fork starts from (PREPARED)."""
     source = spec["source_text"]
+    PREPARED.clear()
     if spec.get("harness") == "lcb":
         import lcb_harness  # mounted next to this file (workers/lcb_harness.py)
         lcb_harness.preload(source)
-        source = lcb_harness.program_text(source, spec["mode"], LCB_HEADER)
+        full = lcb_harness.program_text(source, spec["mode"], LCB_HEADER)
+        ahead = lcb_harness.program_text(source, spec["mode"], HEADER_STAND_IN)
+        module_args = (lcb_harness.MODULE_NAME, "")
     elif spec.get("prelude") == "lcb":
-        source = LCB_HEADER + "\n\n" + source
+        full = LCB_HEADER + "\n\n" + source
+        ahead = HEADER_STAND_IN + "\n\n" + source
+        module_args = ("__main__", None, spec["file"]) if spec["mode"] != "functional" \
+            else ("tmp_sol",)
+    else:
+        full = ahead = None
     try:
-        return compile(source, spec["file"], "exec"), None
+        if full is None:
+            return compile(source, spec["file"], "exec"), None
+        compile(full, spec["file"], "exec")  # the syntax errors of the text as lcb_runner has it
+        code_obj = compile(ahead, spec["file"], "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         # RecursionError: deeply nested expressions the compiler cannot handle; lcb_runner
         # reports the same source as a compile error.
         return None, exc
+    import lcb_harness
+    PREPARED["module"] = lcb_harness.header_module(compile(LCB_HEADER, spec["file"], "exec"),
+                                                   *module_args)
+    return code_obj, None
 
 
 def child_setup(stdin_fd, stdout_w, stderr_w, result_w, limits, cgroup=None, child_filter=None):
@@ -580,7 +651,14 @@ def supervise(pid, started, streams, limits, control_fd, cpu_used=None):
         events = poller.poll(20 if pidfd is not None else 5)
         for fd, _event in events:
             if fd == control_fd:
-                os._exit(0)  # host hung up: the whole jail dies with us
+                if not read_stop(control_fd):
+                    continue
+                if killed_for is None:
+                    killed_for = "stopped"
+                    os.kill(pid, signal.SIGKILL)
+                poller.unregister(control_fd)
+                STOP["requested"] = True
+                continue
             if fd == pidfd:
                 continue
             chunk = os.read(fd, 65536)
@@ -737,6 +815,10 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
     if cgroup_before is not None:
         def cpu_used():
             return cgroup_cpu_seconds(role) - cgroup_before
+    if hasattr(gc, "freeze"):
+        # The agent's objects go to the permanent generation: the test's collections never
+        # walk (and so never copy-on-write) the pages they live on.
+        gc.freeze()
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -771,6 +853,73 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
     return header, outs
 
 
+STOP = {"requested": False}  # the host asked the running batch to stop
+
+
+def read_stop(control_fd):
+    """Reads a message the host sent while a batch runs: True for "stop". EOF: the host
+    is gone, and the whole jail dies with us."""
+    try:
+        request, _ = read_message(control_fd)
+    except (EOFError, OSError):
+        os._exit(0)
+    return request.get("op") == "stop"
+
+
+def stop_waiting(control_fd):
+    """True when the host has sent "stop" (checked between the tests of a batch)."""
+    if STOP["requested"]:
+        return True
+    while select.select([control_fd], [], [], 0)[0]:
+        if read_stop(control_fd):
+            STOP["requested"] = True
+            return True
+    return False
+
+
+def run_batch(request, blobs, control_in, control_out, python_state):
+    """Runs a submission's tests back to back, one result message per test, then "done".
+
+    blobs: each test's stdin, then (functional problems) each test's arguments. A "stop"
+    from the host (it found a failure) kills the running test and ends the batch; so does
+    the request's deadline (seconds from now), before a test that would start after it.
+    """
+    count = request["tests"]
+    inputs, arguments = blobs[:count], blobs[count:]
+    deadline = None
+    if request.get("deadline_s") is not None:
+        deadline = time.monotonic() + request["deadline_s"]
+    role = request.get("cgroup")
+    STOP["requested"] = False
+    for index in range(count):
+        if stop_waiting(control_in):
+            break
+        one = dict(request)
+        one["limits"] = limits = dict(request["limits"])
+        cut = False
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                write_message(control_out, {"index": index, "deadline": True})
+                break
+            if left < limits["wall_s"]:
+                limits["wall_s"], cut = left, True
+        if arguments:
+            one["args_json"] = arguments[index].decode()
+        reset_memory_peak(role)
+        oom_before = oom_kill_count(role)
+        header, outs = run_one(one, [inputs[index]], control_in, python_state, None)
+        header["index"] = index
+        header["wall_cut"] = cut
+        header["peak_bytes"] = memory_peak_bytes(role)
+        header["oom_killed"] = oom_kill_count(role) > oom_before
+        write_message(control_out, header, outs)
+        if header["killed_for"] == "stopped":
+            break
+    STOP["requested"] = False
+    write_message(control_out, {"done": True})
+
+
 def handle(request, blobs, control_in, control_out, fd_socket, state):
     """Answers one host request; `state` holds the compiled Python program."""
     op = request["op"]
@@ -795,12 +944,34 @@ def handle(request, blobs, control_in, control_out, fd_socket, state):
         import socket
         _msg, fds, _flags, _addr = socket.recv_fds(fd_socket, 16, 16)
         count = request["procs"]
-        CGROUPS[request["role"]] = {
-            "procs": fds[:count],
-            "cpu": (fds[count], request["cpu_unit"]) if request.get("cpu_unit") else None}
+        rest = fds[count:]
+        found = {"procs": fds[:count], "cpu": None, "peak": None, "events": None}
+        if request.get("cpu_unit"):
+            found["cpu"] = (rest.pop(0), request["cpu_unit"])
+        if request.get("peak_version"):
+            found["peak"] = (rest.pop(0), request["peak_version"])
+        if request.get("events"):
+            found["events"] = rest.pop(0)
+        CGROUPS[request["role"]] = found
         for fd in fds:
             os.set_inheritable(fd, False)
         write_message(control_out, {"ok": True})
+    elif op == "import_harness":
+        import lcb_harness  # noqa: F401 - LiveCodeBench mode (the default) needs it
+        write_message(control_out, {"ok": True})
+    elif op == "warm_cgroup":
+        pid = os.fork()
+        if pid == 0:
+            try:
+                join_cgroup(request["role"])
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        write_message(control_out, {"ok": True})
+    elif op == "run_tests":
+        run_batch(request, blobs, control_in, control_out, state["python"])
+    elif op == "stop":
+        pass  # a batch's stop that came after the batch ended: nothing to answer
     elif op == "run":
         passed = None
         if request.get("stdio_fds"):

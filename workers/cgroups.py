@@ -261,6 +261,36 @@ class JailCgroup:
         unit = "nsec" if self.support.cpu.version == 1 else "usec"
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC), unit
 
+    def peak_fd(self) -> tuple[int, int] | None:
+        """A read-write descriptor for the peak memory (the agent resets it before each
+        test of a batch and reads it after), and the cgroup version; None where the peak
+        cannot be reset (cgroup v2 before Linux 6.12) or there is no memory cgroup."""
+        if "memory" not in self.dirs:
+            return None
+        version = self.support.memory.version
+        path = self._file("memory", "memory.max_usage_in_bytes", "memory.peak")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return None
+        if version == 2:
+            try:
+                os.pwrite(fd, b"reset\n", 0)
+            except OSError:
+                os.close(fd)
+                return None
+        return fd, version
+
+    def events_fd(self) -> int | None:
+        """A read descriptor for the memory cgroup's event counts (oom_kill)."""
+        if "memory" not in self.dirs:
+            return None
+        try:
+            return os.open(self._file("memory", "memory.oom_control", "memory.events"),
+                           os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+
     def set_limits(self, memory_bytes: int, tasks: int) -> None:
         if "memory" in self.dirs and memory_bytes != self._memory_limit:
             self._file("memory", "memory.limit_in_bytes", "memory.max").write_text(

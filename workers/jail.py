@@ -162,6 +162,25 @@ def proc_arguments() -> list[str]:
         return list(_proc_args)
 
 
+def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
+    """Waits for the process to exit (a pidfd: no polling loop), at most `seconds`."""
+    if proc.poll() is not None:
+        return True
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            proc.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        select.select([pidfd], [], [], seconds)
+    finally:
+        os.close(pidfd)
+    return proc.poll() is not None
+
+
 def bwrap_path() -> str:
     found = shutil.which("bwrap")
     if not found:
@@ -289,6 +308,27 @@ class Jail:
     def killed(self) -> bool:
         return self._killed.is_set()
 
+    @property
+    def alive(self) -> bool:
+        """Started, not killed, and its agent still running."""
+        proc = self._proc
+        return proc is not None and not self.killed and proc.poll() is None
+
+    def import_harness(self) -> None:
+        """Imports lcb_runner's execution model (workers/lcb_harness.py) in the agent ahead
+        (tens of milliseconds, mostly unittest.mock), for a ready Python jail."""
+        self._send({"op": "import_harness"})
+        self._receive()
+
+    def prepare_roles(self, roles: tuple[str, ...]) -> None:
+        """Creates the roles' cgroups ahead and moves one throw-away child of the agent
+        through each: the first move into a fresh cgroup is slow (milliseconds), the ones
+        after it are not. Done for ready jails, off any request's path."""
+        for role in roles:
+            if self._cgroup(role) is not None:
+                self._send({"op": "warm_cgroup", "role": role})
+                self._receive()
+
     def close(self) -> None:
         proc = self._proc
         if proc is None:
@@ -304,11 +344,9 @@ class Jail:
                 stream.close()
             except OSError:
                 pass
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
+        if not _exited_within(proc, 2.0):
             self._kill_tree(proc)
-            proc.wait()
+        proc.wait()
         try:
             proc.stderr.close()
         except OSError:
@@ -413,12 +451,22 @@ class Jail:
             raise JailError(f"cannot create the jail's cgroup: {exc}") from exc
         self._cgroups[role] = cgroup
         fds = cgroup.procs_fds()
+        header = {"op": "cgroup", "role": role, "procs": len(fds), "cpu_unit": None,
+                  "peak_version": None, "events": False}
         cpu = cgroup.cpu_fd()
         if cpu is not None:
             fds.append(cpu[0])
+            header["cpu_unit"] = cpu[1]
+        peak = cgroup.peak_fd()
+        if peak is not None:
+            fds.append(peak[0])
+            header["peak_version"] = peak[1]
+        events = cgroup.events_fd()
+        if events is not None:
+            fds.append(events)
+            header["events"] = True
         try:
-            self._send({"op": "cgroup", "role": role, "procs": len(fds) - (cpu is not None),
-                        "cpu_unit": cpu[1] if cpu else None})
+            self._send(header)
             socket.send_fds(self._fd_socket, [b"c"], fds)
         except OSError as exc:
             raise self._gone(f"cannot pass cgroups to the jail: {exc}") from exc
@@ -440,6 +488,30 @@ class Jail:
             self._filters_sent.add(name)
         return name
 
+    def _program_request(self, op: str, limits: RunLimits, argv: list[str] | None,
+                         python: dict | None, role: str, cgroup, child_filter: str,
+                         **fields) -> dict:
+        request: dict = {"op": op, "limits": limits.to_agent(self.language.memory_overhead_mb),
+                         "cgroup": role if cgroup is not None else None,
+                         "filter": child_filter, **fields}
+        if argv is not None:
+            request["argv"] = self.language.expand(argv, limits.memory_mb)
+            request["env"] = {**JAIL_ENV, **self.language.environment(limits.memory_mb)}
+        else:
+            request["python"] = python
+        return request
+
+    def _confine(self, limits: RunLimits, role: str):
+        """The role's cgroup with the limits set, and the test's seccomp filter's name."""
+        try:
+            cgroup = self._cgroup(role)
+            child_filter = self._child_filter(limits)
+            if cgroup is not None:
+                cgroup.set_limits(limits.memory_mb * MIB, limits.tasks)
+        except OSError as exc:
+            raise JailError(f"cannot set the jail's cgroup limits: {exc}") from exc
+        return cgroup, child_filter
+
     def run(self, limits: RunLimits, *, argv: list[str] | None = None,
             python: dict | None = None, stdin: bytes = b"", args: str | None = None,
             stdio_fds: tuple[int, int] | None = None, input_file: str = "",
@@ -455,11 +527,9 @@ class Jail:
         compilation, whose output is the program).
         """
         try:
-            cgroup = self._cgroup(role)
-            child_filter = self._child_filter(limits)
+            cgroup, child_filter = self._confine(limits, role)
             oom_before = 0
             if cgroup is not None:
-                cgroup.set_limits(limits.memory_mb * MIB, limits.tasks)
                 cgroup.reset_peak()
                 oom_before = cgroup.oom_kills()
         except (JailError, OSError) as exc:
@@ -468,16 +538,11 @@ class Jail:
             if isinstance(exc, JailError):
                 raise
             raise JailError(f"cannot set the jail's cgroup limits: {exc}") from exc
-        request: dict = {"op": "run", "limits": limits.to_agent(self.language.memory_overhead_mb),
-                         "stdio_fds": bool(stdio_fds), "input_file": input_file,
-                         "output_file": output_file, "result_channel": result_channel,
-                         "cgroup": role if cgroup is not None else None,
-                         "filter": child_filter, "clean": clean}
-        if argv is not None:
-            request["argv"] = self.language.expand(argv, limits.memory_mb)
-            request["env"] = {**JAIL_ENV, **self.language.environment(limits.memory_mb)}
-        else:
-            request["python"] = python
+        request = self._program_request(
+            "run", limits, argv, python, role, cgroup, child_filter,
+            stdio_fds=bool(stdio_fds), input_file=input_file, output_file=output_file,
+            result_channel=result_channel, clean=clean)
+        if argv is None:
             request["args_json"] = args
         try:
             self._send(request, (stdin,))
@@ -494,14 +559,93 @@ class Jail:
                 for fd in stdio_fds:  # handed over: the jail's process now owns them
                     os.close(fd)
         header, blobs = self._receive(timeout=limits.wall_s + REPLY_TIMEOUT_S)
-        blobs = list(blobs) + [b""] * (3 - len(blobs))
         functional = result_channel or (python is not None and python.get("mode") == "functional")
-        result = blobs[2] if functional else None
         maxrss_kb, oom_killed = header["maxrss_kb"], False
         if cgroup is not None:
             maxrss_kb = max(maxrss_kb, cgroup.peak_bytes() // 1024)
             oom_killed = cgroup.oom_kills() > oom_before
-        return RawRun(exit_code=header["exit_code"], signal=header["signal"],
-                      cpu_s=header["cpu_s"], wall_s=header["wall_s"],
-                      maxrss_kb=maxrss_kb, killed_for=header["killed_for"],
-                      stdout=blobs[0], stderr=blobs[1], result=result, oom_killed=oom_killed)
+        return _raw_run(header, blobs, functional, maxrss_kb, oom_killed)
+
+    def run_tests(self, limits: RunLimits, inputs: list[bytes], *,
+                  argv: list[str] | None = None, python: dict | None = None,
+                  arguments: list[str] | None = None, input_file: str = "",
+                  output_file: str = "", result_channel: bool = False,
+                  deadline_s: float | None = None) -> "TestBatch":
+        """Runs every test in one exchange: the agent runs them back to back and streams
+        one result per test (see TestBatch). arguments: functional problems' JSON arrays.
+        deadline_s: seconds from now; a test's wall clock is cut to what is left, and no
+        test starts after it."""
+        cgroup, child_filter = self._confine(limits, "run")
+        request = self._program_request(
+            "run_tests", limits, argv, python, "run", cgroup, child_filter,
+            tests=len(inputs), input_file=input_file, output_file=output_file,
+            result_channel=result_channel, clean=True, deadline_s=deadline_s)
+        blobs = tuple(inputs) + tuple(a.encode() for a in arguments or ())
+        self._send(request, blobs)
+        functional = result_channel or (python is not None and python.get("mode") == "functional")
+        return TestBatch(self, limits, functional, cgroup is not None)
+
+    def _stop_batch(self) -> None:
+        self._send({"op": "stop"})
+
+
+@dataclass
+class BatchResult:
+    """One streamed answer of a batch: a test's run, or the deadline before test `index`."""
+
+    index: int
+    run: RawRun | None  # None: the deadline came before this test started
+    wall_cut: bool = False  # the test's wall clock was cut to the deadline
+
+
+class TestBatch:
+    """The results of Jail.run_tests as they come. stop() ends the batch early (a failure
+    was found): the running test is killed, later ones never start."""
+
+    def __init__(self, jail: Jail, limits: RunLimits, functional: bool, measured: bool) -> None:
+        self._jail = jail
+        self._limits = limits
+        self._functional = functional
+        self._measured = measured  # the agent reads the memory cgroup per test
+        self._done = False
+        self._stopped = False
+
+    def __iter__(self):
+        while not self._done:
+            header, blobs = self._jail._receive(timeout=self._limits.wall_s + REPLY_TIMEOUT_S)
+            if header.get("done"):
+                self._done = True
+                return
+            if self._stopped:
+                continue
+            if header.get("deadline"):
+                yield BatchResult(header["index"], None)
+                continue
+            maxrss_kb = header["maxrss_kb"]
+            if self._measured:
+                maxrss_kb = max(maxrss_kb, header.get("peak_bytes", 0) // 1024)
+            run = _raw_run(header, blobs, self._functional, maxrss_kb,
+                           bool(header.get("oom_killed")))
+            yield BatchResult(header["index"], run, bool(header.get("wall_cut")))
+
+    def stop(self) -> None:
+        """Asks the agent to stop; the results still in flight are read and dropped."""
+        if not self._stopped and not self._done:
+            self._stopped = True
+            self._jail._stop_batch()
+
+    def finish(self) -> None:
+        """Stops the batch and reads it to its end (the jail is ready for the next call)."""
+        self.stop()
+        for _ in self:
+            pass
+
+
+def _raw_run(header: dict, blobs: list[bytes], functional: bool, maxrss_kb: int,
+             oom_killed: bool) -> RawRun:
+    blobs = list(blobs) + [b""] * (3 - len(blobs))
+    return RawRun(exit_code=header["exit_code"], signal=header["signal"],
+                  cpu_s=header["cpu_s"], wall_s=header["wall_s"],
+                  maxrss_kb=maxrss_kb, killed_for=header["killed_for"],
+                  stdout=blobs[0], stderr=blobs[1], result=blobs[2] if functional else None,
+                  oom_killed=oom_killed)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from sandbox.v1 import sandbox_pb2 as pb
 from workers import cgroups, compare, lcb_outcome, open_r1, work_files
 from workers.jail import AGENT_MOUNT, FALLBACK_TMPFS_BYTES, Jail, JailError, RawRun
+from workers.jail_pool import JailPool, PoolStats
 from workers.languages import Language, available_languages
 from workers.limits import COMPILE_LIMITS, RunLimits, resolve_limits
 from workers.pch import ensure_pch
@@ -157,6 +158,56 @@ class Judge:
         self._pch_lock = threading.Lock()
         self._pch_done = False
         self.helper_binaries = BinaryCache()
+        self.pool: JailPool | None = None
+        self._capacity = 1
+        self._active = 0
+        self._active_lock = threading.Lock()
+
+    # ------------------------------------------------------------ ready jails
+    def start_pool(self, per_language: int, capacity: int, languages: tuple[str, ...] = ("python",),
+                   idle_s: float | None = None) -> None:
+        """Keeps up to per_language fresh jails ready for each language in demand (the
+        given ones from now on), refilled while fewer than `capacity` gradings run."""
+        if per_language <= 0 or self.pool is not None:
+            return
+        self._capacity = max(1, capacity)
+        kwargs = {} if idle_s is None else {"idle_s": idle_s}
+        self.pool = JailPool(self._ready_jail, per_language=per_language,
+                             free_slots=self._free_slots, **kwargs)
+        for name in languages:
+            if name in self.languages:
+                self.pool.want(self.languages[name])
+        self.pool.start()
+
+    def close(self) -> None:
+        """Closes the ready jails (running gradings keep theirs)."""
+        if self.pool is not None:
+            self.pool.close()
+
+    def pool_stats(self) -> list[PoolStats]:
+        return self.pool.stats() if self.pool is not None else []
+
+    def _free_slots(self) -> int:
+        with self._active_lock:
+            return self._capacity - self._active
+
+    def _ready_jail(self, language: Language) -> Jail:
+        jail = Jail(language, tmpfs_bytes=self.tmpfs_bytes, pch_dir=self.pch_dir(language),
+                    cgroup_support=self.cgroup_support)
+        try:
+            jail.start()
+            jail.prepare_roles(("compile", "run") if language.compiled else ("run",))
+            if language.python_fast_path and self.python_fast_path:
+                jail.import_harness()
+        except BaseException:
+            jail.kill()
+            jail.close()
+            raise
+        return jail
+
+    def _busy(self, delta: int) -> None:
+        with self._active_lock:
+            self._active += delta
 
     # ------------------------------------------------------------ setup
     def language(self, name: str) -> Language:
@@ -184,6 +235,14 @@ class Judge:
     def _new_jail(self, language: Language, cancel: CancelToken | None) -> Jail:
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled before the jail started")
+        jail = self.pool.take(language) if self.pool is not None else None
+        if jail is not None:
+            if cancel is not None:
+                cancel.attach(jail)
+                if cancel.cancelled:
+                    self._release(jail, cancel)
+                    raise Cancelled("cancelled before the jail started")
+            return jail
         jail = Jail(language, tmpfs_bytes=self.tmpfs_bytes, pch_dir=self.pch_dir(language),
                     cgroup_support=self.cgroup_support)
         if cancel is not None:
@@ -321,6 +380,15 @@ class Judge:
         """
         language, limits = self.validate_grade(request, tests)
         started = time.monotonic()
+        self._busy(+1)
+        try:
+            return self._grade(request, tests, language, limits, cancel, deadline, started)
+        finally:
+            self._busy(-1)
+
+    def _grade(self, request: pb.GradeRequest, tests: pb.TestSet, language: Language,
+               limits: RunLimits, cancel: CancelToken | None, deadline: float | None,
+               started: float) -> pb.GradeResponse:
         last_error: Exception | None = None
         for _attempt in range(JAIL_ATTEMPTS):
             try:
@@ -352,6 +420,7 @@ class Judge:
             raise InvalidRequest(f"file {clash[0]!r} is where the program's own source goes: "
                                  "give it another name")
         started = time.monotonic()
+        self._busy(+1)
         try:
             return _Execution(self, request, language, limits, cancel,
                               uploads, fetches).run(started)
@@ -360,6 +429,8 @@ class Judge:
                 raise Cancelled(str(exc)) from None
             return pb.ExecuteResponse(request_id=request.request_id, verdict=pb.SE,
                                       message=f"sandbox error: {exc}")
+        finally:
+            self._busy(-1)
 
 
 class _Program:
@@ -429,6 +500,24 @@ class _Program:
                              **io)
 
 
+    @property
+    def runs_in_batches(self) -> bool:
+        """Whether all tests can go to the agent in one exchange (not for cold Python,
+        whose functional arguments are a file per test)."""
+        return self.python_spec is None or self.judge.python_fast_path
+
+    def run_all(self, limits: RunLimits, inputs: list[bytes], arguments: list[str] | None,
+                deadline_s: float | None, **io):
+        """Every test in one exchange (Jail.run_tests); `io`: input_file / output_file."""
+        spec = self.python_spec
+        if spec is None:
+            return self.jail.run_tests(limits, inputs, argv=list(self.language.run_argv),
+                                       deadline_s=deadline_s, **io)
+        return self.jail.run_tests(limits, inputs, python=spec, arguments=arguments,
+                                   result_channel=bool(spec["harness"]),
+                                   deadline_s=deadline_s, **io)
+
+
 class _Grading:
     def __init__(self, judge: Judge, request: pb.GradeRequest, tests: pb.TestSet,
                  language: Language, limits: RunLimits, cancel: CancelToken | None,
@@ -489,6 +578,9 @@ class _Grading:
 
     def _run_tests(self, program: _Program, helper: HelperProgram | None,
                    response: pb.GradeResponse) -> None:
+        if program.runs_in_batches and not self.request.HasField("interactor"):
+            self._run_batch(program, helper, response)
+            return
         failed = False
         for index, test in enumerate(self.tests.tests):
             if self.cancel is not None and self.cancel.cancelled:
@@ -527,6 +619,74 @@ class _Grading:
                 self._excerpt(response.first_failure, index, test, raw)
         if not failed:
             response.verdict = pb.AC
+
+    def _arguments(self, test: pb.TestCase) -> str | None:
+        if self.request.kind != pb.FUNCTIONAL:
+            return None
+        return "[" + ",".join(test.input.decode("utf-8").split("\n")) + "]"
+
+    def _run_batch(self, program: _Program, helper: HelperProgram | None,
+                   response: pb.GradeResponse) -> None:
+        """All tests in one exchange; each result is judged as it arrives, and the first
+        failure stops the agent (with stop_on_first_failure), as the per-test loop does."""
+        tests = self.tests.tests
+        if self.deadline is not None and self.deadline - time.monotonic() <= 0:
+            self._stop_at_deadline(response, 0, False)
+            return
+        inputs = [open_r1.strip_carriage_returns(t.input) if self.open_r1 else t.input
+                  for t in tests]
+        arguments = ([self._arguments(t) for t in tests]
+                     if self.request.kind == pb.FUNCTIONAL else None)
+        deadline_s = None if self.deadline is None else self.deadline - time.monotonic()
+        batch = program.run_all(self.limits, inputs, arguments, deadline_s,
+                                input_file=self.request.file_io.input_name,
+                                output_file=self.request.file_io.output_name)
+        failed = False
+        answered = 0
+        try:
+            for item in batch:
+                if self.cancel is not None and self.cancel.cancelled:
+                    raise JailError("the jail was killed (request cancelled)")
+                index = item.index
+                if item.run is None:
+                    self._stop_at_deadline(response, index, failed)
+                    answered = len(tests)
+                    break
+                raw, test = item.run, tests[index]
+                verdict, message = self._judge_test(raw, test, helper)
+                if item.wall_cut and raw.killed_for == "wall":
+                    verdict, message = pb.TLE, f"stopped: {DEADLINE_MESSAGE}"
+                self._record(response, index, test, raw, verdict, message, failed)
+                answered = index + 1
+                if verdict != pb.AC:
+                    failed = True
+                    if self.stop_first:
+                        batch.stop()
+                        break
+        except BaseException:
+            raise  # the jail is closed by the caller: no need to read the batch to its end
+        else:
+            batch.finish()
+        if not failed and answered < len(tests):
+            raise JailError(f"the jail's agent ended the tests after {answered} of {len(tests)}")
+        for index in range(answered, len(tests)):
+            response.tests.add(index=index, verdict=pb.SKIPPED)
+        if not failed:
+            response.verdict = pb.AC
+
+    def _record(self, response: pb.GradeResponse, index: int, test: pb.TestCase, raw: RawRun,
+                verdict: int, message: str, failed_before: bool) -> None:
+        """Adds a test's result; the first failure is the submission's verdict."""
+        result = response.tests.add(index=index, verdict=verdict, usage=_usage(raw),
+                                    message=message, points=_points(message))
+        result.exit.exit_code = raw.exit_code
+        result.exit.signal = raw.signal
+        if verdict == pb.AC:
+            response.passed += 1
+        elif not failed_before:
+            response.verdict = verdict
+            response.message = f"test {index}: {message}"
+            self._excerpt(response.first_failure, index, test, raw)
 
     def _limits_before_deadline(self) -> RunLimits | None:
         """The test's limits, its wall clock cut to the time left; None once none is left."""

@@ -298,10 +298,45 @@ def _failure(exc, timeouts=True):
     return Outcome("error", exc)
 
 
-def _load(code_obj, text, target_name):
+# Names LiveCodeBench's header binds to per-process state: a module prepared ahead gets them
+# again just before the program runs, as if the header ran at that moment.
+HEADER_STATE_NAMES = (("sys", ("stdin", "stdout", "stderr", "argv")), ("builtins", ("quit", "help")))
+
+
+def header_module(header_code, name, doc=None, file=None):
+    """A module with the import header executed in it, in the warm agent once per jail:
+    every forked test starts from its copy instead of running ~40 imports again.
+    Returns (module, the state names it bound)."""
+    module = types.ModuleType(name) if doc is None else types.ModuleType(name, doc)
+    if file is not None:
+        module.__dict__["__file__"] = file
+        module.__dict__["__builtins__"] = builtins
+    exec(header_code, module.__dict__)
+    bound = []
+    for source_name, names in HEADER_STATE_NAMES:
+        source = sys.modules[source_name]
+        for attribute in names:
+            if attribute in module.__dict__ and module.__dict__[attribute] is getattr(source, attribute, None):
+                bound.append((source, attribute))
+    return module, tuple(bound)
+
+
+def refresh_header_names(prepared):
+    """The prepared module, its state names read again now; a fresh one without it."""
+    module, bound = prepared
+    for source, attribute in bound:
+        module.__dict__[attribute] = getattr(source, attribute, None)
+    return module
+
+
+def _load(code_obj, text, target_name, prepared=None):
     """compile_code + get_function: the module executed, then the callable; (callable, None)
-    or (None, Outcome). A failure here is an error whatever it is (lcb_runner: -4)."""
-    module = types.ModuleType(MODULE_NAME, "")
+    or (None, Outcome). A failure here is an error whatever it is (lcb_runner: -4).
+    prepared: the module with the header already executed (header_module)."""
+    if prepared is not None:
+        module = refresh_header_names(prepared)
+    else:
+        module = types.ModuleType(MODULE_NAME, "")
     try:
         exec(code_obj, module.__dict__)
         owner = module.Solution() if "class Solution" in text else module
@@ -313,7 +348,7 @@ def _load(code_obj, text, target_name):
     return found, None
 
 
-def run_stdin(code_obj, text, limit_s):
+def run_stdin(code_obj, text, limit_s, prepared=None):
     """One stdin test. Returns (Outcome, the output text, the real stdout descriptor)."""
     data = _read_all(0).decode("utf-8", "surrogateescape")
     out_fd = _devnull_stdio()
@@ -321,7 +356,7 @@ def run_stdin(code_obj, text, limit_s):
     alarm = Alarm(limit_s)
     alarm.start()
     try:
-        method, failed = _load(code_obj, text, WRAPPER_NAME)
+        method, failed = _load(code_obj, text, WRAPPER_NAME, prepared)
         if failed is not None:
             return failed, "", out_fd
         capture = io.StringIO()
@@ -345,7 +380,7 @@ def run_stdin(code_obj, text, limit_s):
         alarm.stop()
 
 
-def run_functional(code_obj, text, func_name, args, limit_s):
+def run_functional(code_obj, text, func_name, args, limit_s, prepared=None):
     """One functional test. Returns (Outcome, the returned value)."""
     _read_all(0)
     os.close(_devnull_stdio())  # prints are not graded (lcb_runner's worker's own stdout)
@@ -353,7 +388,7 @@ def run_functional(code_obj, text, func_name, args, limit_s):
     alarm = Alarm(limit_s)
     alarm.start()
     try:
-        method, failed = _load(code_obj, text, func_name)
+        method, failed = _load(code_obj, text, func_name, prepared)
         if failed is not None:
             return failed, None
         try:

@@ -354,7 +354,7 @@ class Language(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., compile_command: _Optional[str] = ..., run_command: _Optional[str] = ..., source_file: _Optional[str] = ..., modules: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("languages", "default_limits", "max_limits", "capacity", "max_queue", "max_source_bytes", "version", "in_flight", "isolation")
+    __slots__ = ("languages", "default_limits", "max_limits", "capacity", "max_queue", "max_source_bytes", "version", "in_flight", "isolation", "ready_jails")
     LANGUAGES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
     MAX_LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -364,6 +364,7 @@ class InfoResponse(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     ISOLATION_FIELD_NUMBER: _ClassVar[int]
+    READY_JAILS_FIELD_NUMBER: _ClassVar[int]
     languages: _containers.RepeatedCompositeFieldContainer[Language]
     default_limits: Limits
     max_limits: Limits
@@ -373,4 +374,21 @@ class InfoResponse(_message.Message):
     version: str
     in_flight: int
     isolation: str
-    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., capacity: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_source_bytes: _Optional[int] = ..., version: _Optional[str] = ..., in_flight: _Optional[int] = ..., isolation: _Optional[str] = ...) -> None: ...
+    ready_jails: _containers.RepeatedCompositeFieldContainer[ReadyJails]
+    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., capacity: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_source_bytes: _Optional[int] = ..., version: _Optional[str] = ..., in_flight: _Optional[int] = ..., isolation: _Optional[str] = ..., ready_jails: _Optional[_Iterable[_Union[ReadyJails, _Mapping]]] = ...) -> None: ...
+
+class ReadyJails(_message.Message):
+    __slots__ = ("language", "ready", "started", "taken", "missed", "closed_idle")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_FIELD_NUMBER: _ClassVar[int]
+    MISSED_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_IDLE_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    ready: int
+    started: int
+    taken: int
+    missed: int
+    closed_idle: int
+    def __init__(self, language: _Optional[str] = ..., ready: _Optional[int] = ..., started: _Optional[int] = ..., taken: _Optional[int] = ..., missed: _Optional[int] = ..., closed_idle: _Optional[int] = ...) -> None: ...
