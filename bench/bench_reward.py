@@ -8,6 +8,8 @@ model response (`<think>…</think>` then a ```python block). Python solutions o
 Python only). Expected reward: 1 for the correct ones, 0 for the rest.
 
 Scorers:
+  floor         the same programs run bare (bench/floor_runner.py): no isolation, warm interpreters
+                forking per test, the first failure stops a sample, `cores` samples at once
   plugin        verl_plugin.reward.compute_score through a `sandbox serve` subprocess on a unix
                 socket (capacity = cores), all samples of the step awaited at once (as verl's reward
                 loop does), test sets uploaded once per problem by digest
@@ -94,7 +96,8 @@ def build_step(prompts: int, seed: int) -> list[dict]:
         rng.shuffle(group)
         for completion, expected, label in group:
             samples.append({"prompt": p, "problem": row["id"], "completion": completion, "expected": expected,
-                            "label": label, "ground_truth": truth, "prime_truth": json.dumps(prime_truth)})
+                            "label": label, "ground_truth": truth, "prime_truth": json.dumps(prime_truth),
+                            "time_limit_s": row["time_limit_s"]})
     return samples
 
 
@@ -171,6 +174,25 @@ def score_sandbox_fusion(samples: list[dict], url: str, workers: int) -> tuple[l
     return scores, time.perf_counter() - started, {}
 
 
+def score_floor(samples: list[dict], workers: int) -> tuple[list[float], float, dict]:
+    """The same programs, unisolated: warm interpreters forking per test, the first failure
+    stopping each sample, `workers` at once (bench/floor_runner.py): the reward's floor."""
+    import re
+    sys.path.insert(0, str(REPO / "bench"))
+    from floor_runner import grade_all_bare
+    jobs = []
+    for sample in samples:
+        blocks = re.findall(r"```python\n(.*?)```", sample["completion"], re.S)
+        truth = json.loads(sample["prime_truth"])
+        tests = [{"input": i, "output": o} for i, o in zip(truth["inputs"], truth["outputs"])]
+        kind = "functional" if truth.get("fn_name") else "stdin"
+        jobs.append((blocks[-1] if blocks else None, tests, kind, truth.get("fn_name", ""),
+                     sample["time_limit_s"]))
+    started = time.perf_counter()
+    passed = grade_all_bare(jobs, workers)
+    return [1.0 if ok else 0.0 for ok in passed], time.perf_counter() - started, {}
+
+
 def summarize(name: str, samples: list[dict], scores: list[float], elapsed: float, notes: str) -> dict:
     binary = [1.0 if s >= 1.0 else 0.0 for s in scores]
     agree = sum(b == s["expected"] for b, s in zip(binary, samples))
@@ -202,6 +224,8 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=16, help="prompts in the step (8 samples each; E1: 128)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-prime-code", action="store_true")
+    parser.add_argument("--skip-http", action="store_true",
+                        help="skip verl's SandboxFusion client on our /run_code (one request per test: slow)")
     parser.add_argument("--sandbox-fusion-url", help="a SandboxFusion run_code URL, if you have one")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
@@ -214,7 +238,8 @@ def main() -> int:
         try:
             scores, elapsed, info = score_plugin(samples, f"unix:{socket}")
             ours_url = f"http://127.0.0.1:{http_port}/run_code"
-            http_scores, http_elapsed, _ = score_sandbox_fusion(samples, ours_url, cores)
+            if not args.skip_http:
+                http_scores, http_elapsed, _ = score_sandbox_fusion(samples, ours_url, cores)
         finally:
             server.terminate()
             server.wait(30)
@@ -222,9 +247,14 @@ def main() -> int:
     verdicts = ", ".join(f"{k} {v}" for k, v in sorted(info["verdicts"].items()))
     rows.append(summarize("verl_plugin (sandbox gRPC)", samples, scores, elapsed,
                           f"{info['uploads']} test-set uploads for {problems} problems; {verdicts}"))
-    rows.append(summarize("verl sandbox_fusion -> ours", samples, http_scores, http_elapsed,
-                          f"verl's client on our /run_code, one request per test; "
-                          f"{http_elapsed / elapsed:.1f}x the plugin's time"))
+    if not args.skip_http:
+        rows.append(summarize("verl sandbox_fusion -> ours", samples, http_scores, http_elapsed,
+                              f"verl's client on our /run_code, one request per test; "
+                              f"{http_elapsed / elapsed:.1f}x the plugin's time"))
+    scores, floor_elapsed, _ = score_floor(samples, cores)
+    rows.append(summarize("floor (bare, unisolated)", samples, scores, floor_elapsed,
+                          f"warm forks, first failure stops, {cores} at once; the plugin takes "
+                          f"{elapsed / floor_elapsed:.2f}x its time"))
     if not args.skip_prime_code:
         scores, elapsed, _ = score_prime_code(samples, cores)
         rows.append(summarize("verl prime_code", samples, scores, elapsed,

@@ -274,3 +274,72 @@ def test_many_tests_in_one_exchange_agree_with_the_expected_outputs(judge):
         request = lcb("a, b = map(int, input().split())\nprint(a + b)\n", tests, mode=mode)
         response = judge.grade(request, request.test_set)
         assert response.verdict == pb.AC and response.passed == 300, response.message
+
+
+# ---------------------------------------------------------------- lcb_runner's one process
+
+def lcb_grade(judge, source, tests, **kwargs) -> pb.GradeResponse:
+    request = lcb(source, tests, mode=pb.Comparison.LCB, **kwargs)
+    stop = kwargs.pop("stop_on_first_failure", None)
+    if stop is not None:
+        request.stop_on_first_failure = stop
+    return judge.grade(request, request.test_set)
+
+
+def test_stdin_tests_share_one_process(judge):
+    source = "import sys\nseen = sys.__dict__.setdefault('_seen', [])\nseen.append(1)\nprint(len(seen))\n"
+    response = lcb_grade(judge, source, [("", "1"), ("", "2"), ("", "3")])
+    assert response.verdict == pb.AC, response.message
+
+
+def test_each_test_has_its_own_cpu_limit_in_one_process(judge):
+    source = ("import time\nend = time.process_time() + 0.4\n"
+              "while time.process_time() < end:\n    pass\nprint(1)\n")
+    response = lcb_grade(judge, source, [("", "1")] * 5, time_limit=1)
+    assert response.verdict == pb.AC, response.message
+    assert all(t.usage.cpu_time_s < 1 for t in response.tests)
+
+
+def test_after_a_test_ends_the_process_the_next_one_gets_a_new_one(judge):
+    source = ("import os\nn = int(input())\nif n == 1:\n    os._exit(0)\n"
+              "if n == 2:\n    while True:\n        pass\nprint(n)\n")
+    request = lcb(source, [("0", "0"), ("1", "1"), ("2", "2"), ("3", "3")], mode=pb.Comparison.LCB,
+                  time_limit=1)
+    request.stop_on_first_failure = False
+    response = judge.grade(request, request.test_set)
+    assert [V(t.verdict) for t in response.tests] == ["AC", "RE", "TLE", "AC"], response.message
+
+
+def test_the_first_failure_stops_the_one_process_worker(judge):
+    source = ("import time\nn = int(input())\n"
+              "if n == 0:\n    print('wrong')\nelse:\n    time.sleep(60)\n    print(n)\n")
+    started = time.monotonic()
+    response = lcb_grade(judge, source, [("0", "0"), ("1", "1"), ("2", "2")], time_limit=20)
+    assert time.monotonic() - started < 15, "the sleeping test was not stopped"
+    assert [V(t.verdict) for t in response.tests] == ["WA", "SKIPPED", "SKIPPED"]
+
+
+@pytest.mark.parametrize("attack", [
+    "import os\nos.write(3, b'\\xff' * 64)\nprint(1)",
+    "import os\nos.close(3)\nprint(1)",
+    "import os\nos.close(4)\nprint(1)",
+    "import os, threading\nthreading.Thread(target=lambda: os.read(4, 1 << 20), daemon=True).start()\n"
+    "import time\ntime.sleep(0.2)\nprint(1)",
+    "import os, struct\nos.write(3, struct.pack('>I', 1 << 30))\nprint(1)",
+])
+def test_the_result_and_task_channels_cannot_force_a_sandbox_error(judge, attack):
+    """The program shares its process with the harness, so it can write to, close or read
+    the harness's channels: a failed or a correct test, never SE, never a hang."""
+    response = lcb_grade(judge, attack, [("", "1"), ("", "1"), ("", "1")], time_limit=2)
+    assert response.verdict in (pb.AC, pb.RE, pb.WA, pb.TLE), response.message
+    assert response.verdict != pb.SE
+    follow_up = lcb_grade(judge, "print(1)", [("", "1")])
+    assert follow_up.verdict == pb.AC
+
+
+def test_functional_tests_under_lcb_share_the_solution_instance(judge):
+    source = ("class Solution:\n    def __init__(self):\n        self.seen = 0\n"
+              "    def f(self, x):\n        self.seen += 1\n        return x + self.seen\n")
+    response = lcb_grade(judge, source, [("1", "2"), ("1", "3"), ("1", "4")],
+                         kind=pb.FUNCTIONAL, func_name="f")
+    assert response.verdict == pb.AC, response.message

@@ -1385,10 +1385,21 @@ def _meminfo_kib(field: str) -> int:
     return 0
 
 
-def _jail_pss_kib() -> int:
+def _jail_pids() -> set[str]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and is_jail_host_uid(os.stat(f"/proc/{entry}").st_uid):
+                found.add(entry)
+        except OSError:
+            continue
+    return found
+
+
+def _jail_pss_kib(exclude: frozenset[str] = frozenset()) -> int:
     total = 0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or entry in exclude:
             continue
         try:
             with open(f"/proc/{entry}/status") as fh:
@@ -1403,10 +1414,12 @@ def _jail_pss_kib() -> int:
 
 
 class HostMemory:
-    """The peak host memory jails use while the block runs, in MiB, sampled every 10 ms."""
+    """The peak host memory jails use while the block runs, in MiB, sampled every 10 ms: the
+    processes of jails started before it (idle ready jails, their agents) do not count."""
 
     def __enter__(self) -> "HostMemory":
         self.peak_mib = 0.0
+        self._before = frozenset(_jail_pids())
         self._shmem_base = _meminfo_kib("Shmem")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -1415,7 +1428,7 @@ class HostMemory:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            used = _jail_pss_kib() + max(0, _meminfo_kib("Shmem") - self._shmem_base)
+            used = _jail_pss_kib(self._before) + max(0, _meminfo_kib("Shmem") - self._shmem_base)
             self.peak_mib = max(self.peak_mib, used / 1024)
             self._stop.wait(0.01)
 

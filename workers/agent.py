@@ -40,6 +40,7 @@ LCB_HEADER = (
 )
 
 RESULT_FD = 3  # functional children write their tagged-JSON result here
+TASK_FD = 4  # a one-process worker (lcb_runner's model) reads its tests here
 MAX_RESULT_DEPTH = 256  # deeper results are WA with a reason (the host's JSON depth limit too)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -383,6 +384,8 @@ def run_python_program(code_obj, syntax_error, spec, args):
     if hasattr(sys, "set_int_max_str_digits"):  # the agent lifted it for its own messages
         sys.set_int_max_str_digits(sys.int_info.default_max_str_digits)
     if spec.get("harness") == "lcb" and syntax_error is None:
+        if args is WORKER:
+            run_lcb_worker(code_obj, spec)
         run_lcb_program(code_obj, spec, args)
     status = 0
     try:
@@ -503,6 +506,68 @@ HEADER_STAND_IN = "pass" + "\n" * LCB_HEADER.count("\n")
 PREPARED = {}  # "module": (module, bound names) with the header executed, see compile_python
 
 
+WORKER = object()  # run_python_program's `args` for a one-process worker
+
+
+def run_lcb_worker(code_obj, spec):
+    """All the tests a batch gives it (TASK_FD), in this one process, as lcb_runner's worker
+    runs them (lcb_harness.Worker). Each test's result is one message on RESULT_FD: the outcome
+    record, the output, a functional result's envelope, the traceback. Never returns."""
+    import lcb_harness
+    text = lcb_harness.program_text_of(spec["source_text"], spec["mode"])
+    functional = spec["mode"] == "functional"
+    status = 0
+    try:
+        worker = lcb_harness.Worker(code_obj, text, spec["mode"], spec["func_name"],
+                                    spec.get("time_limit_s") or 6.0, PREPARED.get("module"))
+        loaded = False
+        while True:
+            try:
+                task, blobs = read_message(TASK_FD)
+            except EOFError:
+                break
+            if not loaded:
+                loaded = True
+                failed = worker.load()
+                if failed is not None:
+                    send_worker_result(failed, "", None, functional)
+                    status = 1
+                    break
+            args = json.loads(blobs[1]) if task.get("args") else None
+            data = blobs[0].decode("utf-8", "surrogateescape")
+            outcome, output, value = worker.run(data, args)
+            send_worker_result(outcome, output, value, functional)
+            if outcome.kind == "exit":  # lcb_runner's worker ends there
+                status = 1
+                break
+    except BaseException as exc:  # noqa: BLE001 - no record: the judge reports the test's end
+        try:
+            write_all(2, ("sandbox: lcb worker: %r\n" % (exc,)).encode())
+        except BaseException:  # noqa: BLE001
+            pass
+        status = 1
+    os._exit(status)
+
+
+def send_worker_result(outcome, output, value, functional):
+    """One test's result message of a one-process worker (see run_lcb_worker)."""
+    envelope = ""
+    if functional and outcome.kind == "ok":
+        limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else None
+        try:
+            if limit is not None:
+                sys.set_int_max_str_digits(0)  # answers are exact, however many digits
+            envelope = json.dumps({"ok": encode_result(value)})
+        except (TypeError, ValueError, RecursionError) as exc:
+            envelope = json.dumps({"error": str(exc)})
+        finally:
+            if limit is not None:
+                sys.set_int_max_str_digits(limit)  # the program's own setting, for the next test
+    write_message(RESULT_FD, {"record": outcome.record()},
+                  (output.encode("utf-8", "surrogateescape"), envelope.encode(),
+                   outcome.trace.encode("utf-8", "backslashreplace")))
+
+
 def compile_python(spec):
     """The program's code object (or its syntax error). With LiveCodeBench's header, the
     header runs here once, in a module each test's fork starts from (PREPARED)."""
@@ -536,14 +601,18 @@ def compile_python(spec):
     return code_obj, None
 
 
-def child_setup(stdin_fd, stdout_w, stderr_w, result_w, limits, cgroup=None, child_filter=None):
-    """In the child: join the test's cgroup, wire fds 0/1/2 (and the result fd), close all
-    others, apply limits, install the test's seccomp filter."""
+def child_setup(stdin_fd, stdout_w, stderr_w, result_w, limits, cgroup=None, child_filter=None,
+                task_r=None):
+    """In the child: join the test's cgroup, wire fds 0/1/2 (and the result fd, and the task
+    fd of a one-process worker), close all others, apply limits, install the test's seccomp
+    filter."""
     if cgroup:
         join_cgroup(cgroup)
     os.setpgid(0, 0)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
+    if task_r is not None:
+        task_r = os.dup(task_r)  # off the numbers the dup2s below may overwrite
     os.dup2(stdin_fd, 0)
     os.dup2(stdout_w, 1)
     os.dup2(stderr_w, 2)
@@ -551,6 +620,9 @@ def child_setup(stdin_fd, stdout_w, stderr_w, result_w, limits, cgroup=None, chi
     if result_w is not None:
         os.dup2(result_w, RESULT_FD)
         first_free = RESULT_FD + 1
+    if task_r is not None:
+        os.dup2(task_r, TASK_FD)
+        first_free = TASK_FD + 1
     os.closerange(first_free, 65536)
     os.chdir("/work")
     apply_limits(limits)
@@ -775,6 +847,30 @@ def write_work_file(name, data, mode=0o644, parents=False):
         os.close(fd)
 
 
+def fork_program(setup, request, python_state, args):
+    """Forks the test's process: child_setup(*setup), then an exec of the request's argv or the
+    warm interpreter's program. Returns its pid."""
+    if hasattr(gc, "freeze"):
+        # The agent's objects go to the permanent generation: the test's collections never
+        # walk (and so never copy-on-write) the pages they live on.
+        gc.freeze()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            child_setup(*setup)
+            if "argv" in request:
+                os.execve(request["argv"][0], request["argv"], request["env"])
+            code_obj, syntax_error = python_state
+            run_python_program(code_obj, syntax_error, request["python"], args)
+        except BaseException as exc:  # noqa: BLE001
+            try:
+                os.write(2, ("sandbox: cannot start program: %s\n" % exc).encode())
+            except OSError:
+                pass
+        os._exit(127)
+    return pid
+
+
 def run_one(request, blobs, control_fd, python_state, passed_fds):
     """Forks one test process and supervises it; returns (header, blobs).
 
@@ -815,25 +911,9 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
     if cgroup_before is not None:
         def cpu_used():
             return cgroup_cpu_seconds(role) - cgroup_before
-    if hasattr(gc, "freeze"):
-        # The agent's objects go to the permanent generation: the test's collections never
-        # walk (and so never copy-on-write) the pages they live on.
-        gc.freeze()
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            child_setup(stdin_fd, out_w, err_w, res_w, limits, role, request.get("filter"))
-            if "argv" in request:
-                os.execve(request["argv"][0], request["argv"], request["env"])
-            code_obj, syntax_error = python_state
-            run_python_program(code_obj, syntax_error, request["python"], args)
-        except BaseException as exc:  # noqa: BLE001
-            try:
-                os.write(2, ("sandbox: cannot start program: %s\n" % exc).encode())
-            except OSError:
-                pass
-        os._exit(127)
+    pid = fork_program((stdin_fd, out_w, err_w, res_w, limits, role, request.get("filter")),
+                       request, python_state, args)
     for fd in to_close:
         os.close(fd)
     header, outs = supervise(pid, started, streams, limits, control_fd, cpu_used)
@@ -877,6 +957,284 @@ def stop_waiting(control_fd):
     return False
 
 
+def parse_message(buffer):
+    """A complete write_message frame at the start of `buffer`: (header, blobs, its size), or
+    None while incomplete. Raises ValueError for a malformed one."""
+    if len(buffer) < 4:
+        return None
+    (size,) = struct.unpack(">I", bytes(buffer[:4]))
+    if size > 1 << 20:
+        raise ValueError("result header too large")
+    if len(buffer) < 4 + size:
+        return None
+    header = json.loads(bytes(buffer[4:4 + size]))
+    if not isinstance(header, dict):
+        raise ValueError("result header is not an object")
+    offset, blobs = 4 + size, []
+    for _ in range(int(header.get("blobs", 0))):
+        if len(buffer) < offset + 8:
+            return None
+        (length,) = struct.unpack(">Q", bytes(buffer[offset:offset + 8]))
+        if len(buffer) < offset + 8 + length:
+            return None
+        blobs.append(bytes(buffer[offset + 8:offset + 8 + length]))
+        offset += 8 + length
+    return header, blobs, offset
+
+
+def encode_message(header, blobs=()):
+    header = dict(header, blobs=len(blobs))
+    raw = json.dumps(header).encode()
+    parts = [struct.pack(">I", len(raw)), raw]
+    for blob in blobs:
+        parts += [struct.pack(">Q", len(blob)), blob]
+    return b"".join(parts)
+
+
+class WorkerProcess:
+    """One process running a batch's tests under lcb_runner's model (run_lcb_worker): the
+    agent gives it one test at a time and enforces each test's CPU, wall and output limits
+    on it, as supervise() does for a process per test."""
+
+    def __init__(self, request, python_state, tests_left):
+        self.request = request
+        self.role = request.get("cgroup")
+        limits = request["limits"]
+        # Its rlimit spans all its tests: each test's own CPU limit is enforced here.
+        child_limits = dict(limits, cpu_s=limits["cpu_s"] * tests_left + 1)
+        task_r, self.task_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        self.err_r, err_w = os.pipe()
+        self.out_r, out_w = os.pipe()
+        stdin_fd = make_stdin(b"")
+        self.pid = fork_program((stdin_fd, out_w, err_w, res_w, child_limits, self.role,
+                                 request.get("filter"), task_r), request, python_state, WORKER)
+        for fd in (task_r, res_w, err_w, out_w, stdin_fd):
+            os.close(fd)
+        os.set_blocking(self.task_w, False)
+        self.pidfd = os.pidfd_open(self.pid) if hasattr(os, "pidfd_open") else None
+        self.status = self.rusage = None
+        self.buffer = bytearray()
+        self.cgroup_cpu = cgroup_cpu_seconds(self.role) is not None
+
+    def cpu_now(self):
+        if self.cgroup_cpu:
+            return cgroup_cpu_seconds(self.role)
+        if self.status is not None:
+            return (self.rusage.ru_utime + self.rusage.ru_stime) if self.rusage else 0.0
+        return proc_cpu_seconds(self.pid)
+
+    def reap(self, block=False):
+        if self.status is None:
+            try:
+                got, status, rusage = os.wait4(self.pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                got, status, rusage = self.pid, 0, None
+            if got == self.pid:
+                self.status, self.rusage = status, rusage
+        return self.status is not None
+
+    def run_test(self, index, data, args, limits, control_fd):
+        """Gives the worker one test and waits for its result; returns (header, blobs)."""
+        pending = memoryview(encode_message({"index": index, "args": args is not None},
+                                            (data, args or b"")))
+        cap = limits["output_bytes"]
+        wall_cap, cpu_cap = limits["wall_s"], limits["cpu_s"]
+        inodes_cap = inodes_in_use() + MAX_TEST_FILES
+        del self.buffer[:]  # what the program wrote there before its test began is not a result
+        started = time.monotonic()
+        cpu_before = self.cpu_now()
+        last_cpu_check = started
+        killed_for = None
+        errors, error_bytes = [], 0
+        result = None
+        poller = select.poll()
+        for fd in (self.res_r, self.err_r, self.out_r, control_fd):
+            poller.register(fd, select.POLLIN)
+        if self.pidfd is not None:
+            poller.register(self.pidfd, select.POLLIN)
+        if pending:
+            poller.register(self.task_w, select.POLLOUT)
+        while result is None:
+            now = time.monotonic()
+            if killed_for is None and self.status is None:
+                if now - started > wall_cap:
+                    killed_for = "wall"
+                elif now - last_cpu_check > 0.05:
+                    last_cpu_check = now
+                    if self.cpu_now() - cpu_before > cpu_cap + 0.02:
+                        killed_for = "cpu"
+                    elif inodes_in_use() > inodes_cap:
+                        killed_for = "files"
+                if killed_for is not None:
+                    os.kill(self.pid, signal.SIGKILL)
+            for fd, _event in poller.poll(20 if self.pidfd is not None else 5):
+                if fd == control_fd:
+                    if read_stop(control_fd):
+                        STOP["requested"] = True
+                        poller.unregister(control_fd)
+                        if killed_for is None:
+                            killed_for = "stopped"
+                            os.kill(self.pid, signal.SIGKILL)
+                elif fd == self.task_w:
+                    try:
+                        pending = pending[os.write(self.task_w, pending):]
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        pending = pending[:0]
+                    if not pending:
+                        poller.unregister(self.task_w)
+                elif fd in (self.res_r, self.err_r, self.out_r):
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        poller.unregister(fd)
+                    elif fd == self.res_r:
+                        self.buffer += chunk
+                    elif fd == self.err_r and error_bytes <= cap:
+                        errors.append(chunk)
+                        error_bytes += len(chunk)
+                    if (len(self.buffer) + error_bytes > cap + 65536 + 4096
+                            and killed_for is None):
+                        killed_for = "output"
+                        os.kill(self.pid, signal.SIGKILL)
+            if killed_for is None:
+                try:
+                    parsed = parse_message(self.buffer)
+                except (ValueError, struct.error):
+                    parsed = None
+                    killed_for = "garbled"
+                    os.kill(self.pid, signal.SIGKILL)
+                if parsed is not None:
+                    result = parsed
+                    del self.buffer[:parsed[2]]
+                    break
+            if self.reap():
+                if killed_for is None:
+                    result = self._drained_result()
+                break
+        wall = time.monotonic() - started
+        if result is None and killed_for not in (None, "garbled"):
+            self.reap(block=True)
+        header = {"wall_s": wall, "cpu_s": max(0.0, self.cpu_now() - cpu_before),
+                  "killed_for": killed_for if killed_for != "garbled" else None,
+                  "maxrss_kb": 0, "exit_code": 0, "signal": 0}
+        if result is not None:
+            record, blobs = result[0].get("record", ""), result[1] + [b""] * 3
+            output, envelope, trace = blobs[0], blobs[1], blobs[2]
+            try:
+                kind = json.loads(record).get("lcb")
+            except (ValueError, AttributeError):
+                kind = None
+            header["exit_code"] = 1 if kind in ("error", "exit") else 0
+            header["lcb_kind"] = kind
+            if len(output) > cap and header["killed_for"] is None:
+                header["killed_for"] = "output"
+            stderr = trace + b"".join(errors)
+            return header, [output[:cap + 1], stderr[:cap + 1],
+                            record.encode() + b"\n" + envelope]
+        self.reap(block=True)
+        if self.rusage is not None:
+            header["maxrss_kb"] = self.rusage.ru_maxrss
+            if not self.cgroup_cpu:
+                header["cpu_s"] = max(0.0, self.cpu_now() - cpu_before)
+        status = self.status or 0
+        header["exit_code"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 0
+        header["signal"] = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        return header, [b"", b"".join(errors)[:cap + 1], b""]
+
+    def _drained_result(self):
+        """The result frame still in the pipe once the worker exited, if it is complete."""
+        while select.select([self.res_r], [], [], 0)[0]:
+            chunk = os.read(self.res_r, 65536)
+            if not chunk:
+                break
+            self.buffer += chunk
+        try:
+            parsed = parse_message(self.buffer)
+        except (ValueError, struct.error):
+            return None
+        if parsed is not None:
+            del self.buffer[:parsed[2]]
+        return parsed
+
+    @property
+    def alive(self):
+        return not self.reap()
+
+    def close(self):
+        """Ends the worker and everything it started; the agent stays."""
+        os.close(self.task_w)
+        for fd in (self.res_r, self.err_r, self.out_r):
+            os.close(fd)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+        kill_jail_processes()
+
+
+def limits_before_deadline(request, deadline, index, control_out):
+    """(test `index`'s limits, whether its wall clock was cut to the deadline), or None
+    (and the host told) when the deadline came before the test could start."""
+    limits = dict(request["limits"])
+    if deadline is None:
+        return limits, False
+    left = deadline - time.monotonic()
+    if left <= 0:
+        write_message(control_out, {"index": index, "deadline": True})
+        return None
+    if left < limits["wall_s"]:
+        limits["wall_s"] = left
+        return limits, True
+    return limits, False
+
+
+def run_batch_one_process(request, inputs, arguments, control_in, control_out, python_state,
+                          deadline):
+    """A batch under lcb_runner's model: one process for the tests (a new one only after a
+    test ended it, when the host asked for every test)."""
+    count = len(inputs)
+    role = request.get("cgroup")
+    modes = snapshot_roots()
+    kept = set(os.listdir("/work"))
+    KEPT.remember(kept)
+    worker = None
+    try:
+        for index in range(count):
+            if stop_waiting(control_in):
+                break
+            found = limits_before_deadline(request, deadline, index, control_out)
+            if found is None:
+                break
+            limits, cut = found
+            if worker is None or not worker.alive:
+                if worker is not None:
+                    worker.close()
+                worker = WorkerProcess(request, python_state, count - index)
+            reset_memory_peak(role)
+            oom_before = oom_kill_count(role)
+            header, outs = worker.run_test(index, inputs[index],
+                                           arguments[index] if arguments else None,
+                                           limits, control_in)
+            header["index"] = index
+            header["wall_cut"] = cut
+            header["peak_bytes"] = memory_peak_bytes(role)
+            header["oom_killed"] = oom_kill_count(role) > oom_before
+            write_message(control_out, header, outs)
+            if (header["killed_for"] is not None or header.get("lcb_kind") == "exit"
+                    or not worker.alive):
+                if header["killed_for"] == "stopped":
+                    break
+                worker.close()
+                worker = None
+    finally:
+        if worker is not None:
+            worker.close()
+        clean_after_test(kept, modes)
+
+
 def run_batch(request, blobs, control_in, control_out, python_state):
     """Runs a submission's tests back to back, one result message per test, then "done".
 
@@ -891,19 +1249,20 @@ def run_batch(request, blobs, control_in, control_out, python_state):
         deadline = time.monotonic() + request["deadline_s"]
     role = request.get("cgroup")
     STOP["requested"] = False
+    if request.get("one_process"):
+        run_batch_one_process(request, inputs, arguments, control_in, control_out,
+                              python_state, deadline)
+        STOP["requested"] = False
+        write_message(control_out, {"done": True})
+        return
     for index in range(count):
         if stop_waiting(control_in):
             break
+        found = limits_before_deadline(request, deadline, index, control_out)
+        if found is None:
+            break
         one = dict(request)
-        one["limits"] = limits = dict(request["limits"])
-        cut = False
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                write_message(control_out, {"index": index, "deadline": True})
-                break
-            if left < limits["wall_s"]:
-                limits["wall_s"], cut = left, True
+        one["limits"], cut = found
         if arguments:
             one["args_json"] = arguments[index].decode()
         reset_memory_peak(role)

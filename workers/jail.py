@@ -11,6 +11,7 @@ jail is killed.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import resource
 import select
@@ -181,6 +182,69 @@ def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
     return proc.poll() is not None
 
 
+class _Reaper:
+    """Waits for closed jails to exit (pidfds, one thread for all) and frees what they held;
+    one that has not exited within CLOSE_GRACE_S is killed."""
+
+    CLOSE_GRACE_S = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[Jail] = []
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._thread: threading.Thread | None = None
+
+    def add(self, jail: "Jail") -> None:
+        with self._lock:
+            self._pending.append(jail)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="jail-reaper", daemon=True)
+                self._thread.start()
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # already awake
+
+    def _run(self) -> None:
+        watched: dict[int, tuple[Jail, float]] = {}
+        while True:
+            with self._lock:
+                arrived, self._pending = self._pending, []
+            for jail in arrived:
+                proc = jail._proc
+                try:
+                    pidfd = os.pidfd_open(proc.pid)
+                except (AttributeError, OSError):
+                    self._finish(jail)  # gone already, or no pidfds: wait here
+                    continue
+                watched[pidfd] = (jail, time.monotonic() + self.CLOSE_GRACE_S)
+            now = time.monotonic()
+            for pidfd, (jail, deadline) in list(watched.items()):
+                if now > deadline:
+                    jail._kill_tree(jail._proc)
+                    watched[pidfd] = (jail, float("inf"))
+            timeout = min([d for _, d in watched.values()] + [now + 5.0]) - now
+            ready, _, _ = select.select([self._wake_r, *watched], [], [], max(0.0, timeout))
+            for fd in ready:
+                if fd == self._wake_r:
+                    os.read(self._wake_r, 4096)
+                    continue
+                jail, _ = watched.pop(fd)
+                os.close(fd)
+                self._finish(jail)
+
+    @staticmethod
+    def _finish(jail: "Jail") -> None:
+        try:
+            jail._finish_close()
+        except Exception:  # noqa: BLE001 - never stop reaping the others
+            logging.getLogger("sandbox.jail").exception("closing a jail failed")
+
+
+_reaper = _Reaper()
+
+
 def bwrap_path() -> str:
     found = shutil.which("bwrap")
     if not found:
@@ -330,11 +394,25 @@ class Jail:
                 self._receive()
 
     def close(self) -> None:
+        """Ends the jail and waits until its processes are gone."""
+        if self._begin_close():
+            if not _exited_within(self._proc, 2.0):
+                self._kill_tree(self._proc)
+            self._finish_close()
+
+    def close_soon(self) -> None:
+        """Ends the jail now (its agent exits; the kernel kills anything left in it) and reaps
+        it in the background: the request that used it need not wait for the teardown."""
+        if self._begin_close():
+            _reaper.add(self)
+
+    def _begin_close(self) -> bool:
+        """Tells the agent to exit and closes its pipes; False when nothing was running."""
         proc = self._proc
         if proc is None:
             self._release_resources()
-            return
-        if proc.poll() is None:
+            return False
+        if proc.poll() is None and not proc.stdin.closed:
             try:
                 write_message(proc.stdin.fileno(), {"op": "exit"})
             except OSError:
@@ -344,8 +422,12 @@ class Jail:
                 stream.close()
             except OSError:
                 pass
-        if not _exited_within(proc, 2.0):
-            self._kill_tree(proc)
+        return True
+
+    def _finish_close(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
         proc.wait()
         try:
             proc.stderr.close()
@@ -570,16 +652,18 @@ class Jail:
                   argv: list[str] | None = None, python: dict | None = None,
                   arguments: list[str] | None = None, input_file: str = "",
                   output_file: str = "", result_channel: bool = False,
-                  deadline_s: float | None = None) -> "TestBatch":
+                  deadline_s: float | None = None, one_process: bool = False) -> "TestBatch":
         """Runs every test in one exchange: the agent runs them back to back and streams
         one result per test (see TestBatch). arguments: functional problems' JSON arrays.
         deadline_s: seconds from now; a test's wall clock is cut to what is left, and no
-        test starts after it."""
+        test starts after it. one_process: lcb_runner's model, every test in one Python
+        process (a new one only after a test ended it)."""
         cgroup, child_filter = self._confine(limits, "run")
         request = self._program_request(
             "run_tests", limits, argv, python, "run", cgroup, child_filter,
             tests=len(inputs), input_file=input_file, output_file=output_file,
-            result_channel=result_channel, clean=True, deadline_s=deadline_s)
+            result_channel=result_channel, clean=True, deadline_s=deadline_s,
+            one_process=one_process)
         blobs = tuple(inputs) + tuple(a.encode() for a in arguments or ())
         self._send(request, blobs)
         functional = result_channel or (python is not None and python.get("mode") == "functional")

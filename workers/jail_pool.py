@@ -115,8 +115,10 @@ class JailPool:
         self._asked[language.name] = time.monotonic()
         self._stats.setdefault(language.name, PoolStats(language.name))
 
-    def _close_later(self, jail: Jail) -> None:
-        threading.Thread(target=jail.close, name="jail-close", daemon=True).start()
+    @staticmethod
+    def _close_later(jail: Jail) -> None:
+        jail.kill()
+        jail.close_soon()
 
     def _next_to_start(self) -> Language | None:
         """The language most short of ready jails, if a slot is free; closes idle ones."""

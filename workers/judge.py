@@ -261,7 +261,7 @@ class Judge:
     def _release(self, jail: Jail, cancel: CancelToken | None) -> None:
         if cancel is not None:
             cancel.detach(jail)
-        jail.close()
+        jail.close_soon()
 
     # ------------------------------------------------------------ validation
     def validate_source(self, source: str, language_name: str) -> Language:
@@ -515,7 +515,8 @@ class _Program:
                                        deadline_s=deadline_s, **io)
         return self.jail.run_tests(limits, inputs, python=spec, arguments=arguments,
                                    result_channel=bool(spec["harness"]),
-                                   deadline_s=deadline_s, **io)
+                                   deadline_s=deadline_s, one_process=bool(spec["harness"]),
+                                   **io)
 
 
 class _Grading:

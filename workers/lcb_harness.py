@@ -349,7 +349,8 @@ def _load(code_obj, text, target_name, prepared=None):
 
 
 def run_stdin(code_obj, text, limit_s, prepared=None):
-    """One stdin test. Returns (Outcome, the output text, the real stdout descriptor)."""
+    """One stdin test in a process of its own. Returns (Outcome, the output text, the real
+    stdout descriptor)."""
     data = _read_all(0).decode("utf-8", "surrogateescape")
     out_fd = _devnull_stdio()
     _disable_functions()
@@ -359,29 +360,35 @@ def run_stdin(code_obj, text, limit_s, prepared=None):
         method, failed = _load(code_obj, text, WRAPPER_NAME, prepared)
         if failed is not None:
             return failed, "", out_fd
-        capture = io.StringIO()
-        capture.close = lambda _unused: 1  # as Capturing leaves it: close() raises TypeError
-        real_stdout = sys.stdout
-        sys.stdout = capture
-        try:
-            with contextlib.ExitStack() as stack:
-                _patched_input(stack, data)
-                try:
-                    method()
-                except SystemExit:
-                    pass
-            outcome = Outcome("ok")
-        except BaseException as exc:  # noqa: BLE001 - classified as lcb_runner does
-            outcome = _failure(exc)
-        finally:
-            sys.stdout = real_stdout
-        return outcome, capture.getvalue(), out_fd
+        outcome, output = _call_stdin(method, data)
+        return outcome, output, out_fd
     finally:
         alarm.stop()
 
 
+def _call_stdin(method, data):
+    """call_method under Capturing: (Outcome, the output text)."""
+    capture = io.StringIO()
+    capture.close = lambda _unused: 1  # as Capturing leaves it: close() raises TypeError
+    real_stdout = sys.stdout
+    sys.stdout = capture
+    try:
+        with contextlib.ExitStack() as stack:
+            _patched_input(stack, data)
+            try:
+                method()
+            except SystemExit:
+                pass
+        outcome = Outcome("ok")
+    except BaseException as exc:  # noqa: BLE001 - classified as lcb_runner does
+        outcome = _failure(exc)
+    finally:
+        sys.stdout = real_stdout
+    return outcome, capture.getvalue()
+
+
 def run_functional(code_obj, text, func_name, args, limit_s, prepared=None):
-    """One functional test. Returns (Outcome, the returned value)."""
+    """One functional test in a process of its own. Returns (Outcome, the returned value)."""
     _read_all(0)
     os.close(_devnull_stdio())  # prints are not graded (lcb_runner's worker's own stdout)
     _disable_functions()
@@ -391,16 +398,61 @@ def run_functional(code_obj, text, func_name, args, limit_s, prepared=None):
         method, failed = _load(code_obj, text, func_name, prepared)
         if failed is not None:
             return failed, None
-        try:
-            value = method(*args)
-        except BaseException as exc:  # noqa: BLE001
-            return _failure(exc), None
+        return _call_functional(method, args, alarm)
     finally:
         alarm.stop()
+
+
+def _call_functional(method, args, alarm):
+    try:
+        value = method(*args)
+    except BaseException as exc:  # noqa: BLE001
+        alarm.stop()
+        return _failure(exc), None
+    alarm.stop()
     try:
         return Outcome("ok"), plain_value(value)
     except ValueError as exc:
         return Outcome("error", exc), None
+
+
+class Worker:
+    """All of a submission's tests in one process, as lcb_runner's worker runs them: the
+    module is executed and the callable (a `Solution` instance's method) is made once, then
+    called once per test, so what one test leaves (an attribute, a module-level list) is
+    seen by the next. run() takes one test; the first raises the load's failure, if any."""
+
+    def __init__(self, code_obj, text, mode, func_name, limit_s, prepared=None):
+        self.code_obj, self.text, self.mode = code_obj, text, mode
+        self.target = func_name if mode == "functional" else WRAPPER_NAME
+        self.limit_s = limit_s
+        self.prepared = prepared
+        self.method = None
+        os.close(_devnull_stdio())  # the graded output is the captured one
+        _disable_functions()
+
+    def load(self):
+        """compile_code + get_function under their own alarm; None or the failure's Outcome."""
+        alarm = Alarm(self.limit_s)
+        alarm.start()
+        try:
+            self.method, failed = _load(self.code_obj, self.text, self.target, self.prepared)
+        finally:
+            alarm.stop()
+        return failed
+
+    def run(self, data, args):
+        """One test: (Outcome, output text, returned value)."""
+        alarm = Alarm(self.limit_s)
+        alarm.start()
+        try:
+            if self.mode == "functional":
+                outcome, value = _call_functional(self.method, args, alarm)
+                return outcome, "", value
+            outcome, output = _call_stdin(self.method, data)
+            return outcome, output, None
+        finally:
+            alarm.stop()
 
 
 def plain_value(value):
