@@ -343,3 +343,52 @@ def test_functional_tests_under_lcb_share_the_solution_instance(judge):
     response = lcb_grade(judge, source, [("1", "2"), ("1", "3"), ("1", "4")],
                          kind=pb.FUNCTIONAL, func_name="f")
     assert response.verdict == pb.AC, response.message
+
+
+def test_bad_ready_jail_counts_are_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+    command = [sys.executable, "-m", "sandbox.cli", "serve", "--address", f"unix:{tmp_path}/s.sock"]
+    for extra, env in (([ "--ready-jails", "-1"], {}), ([], {"SANDBOX_READY_JAILS": "two"})):
+        done = subprocess.run(command + extra, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, **env})
+        assert done.returncode != 0
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "READY_JAILS" in lines[0].upper().replace("-", "_"), done.stderr
+
+
+# ---------------------------------------------------------------- cgroup moves kept fast
+
+@pytest.mark.skipif(not Judge().cgroup_support.any, reason="no cgroups here")
+def test_cgroup_moves_are_kept_fast_only_while_requests_come():
+    from workers.cgroup_warmth import MigrationWarmth
+    warmth = MigrationWarmth(Judge().cgroup_support, period_s=0.01, active_s=0.5)
+    assert warmth.start()
+    try:
+        time.sleep(0.3)
+        assert warmth.moves == 0  # nobody asked yet
+        warmth.poke()
+        time.sleep(0.3)
+        assert warmth.moves > 5
+        time.sleep(0.5)  # past active_s: it stops
+        stopped_at = warmth.moves
+        time.sleep(0.3)
+        assert warmth.moves <= stopped_at + 1
+        sleeper = warmth._sleeper
+        directories = [path for c in warmth._cgroups for path in c.dirs.values()]
+    finally:
+        warmth.close()
+    assert sleeper.poll() is not None
+    assert not any(path.exists() for path in directories)
+
+
+def test_the_pool_keeps_cgroup_moves_fast_and_stops_with_it(pooled_judge):
+    if not pooled_judge.cgroup_support.any:
+        pytest.skip("no cgroups here")
+    warmth = pooled_judge.warmth
+    request = grade_request("print(1)", [("", "1")])
+    assert pooled_judge.grade(request, request.test_set).verdict == pb.AC
+    time.sleep(0.2)
+    assert warmth.moves > 0
+    pooled_judge.close()
+    assert pooled_judge.warmth is None and warmth._sleeper.poll() is not None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from sandbox.v1 import sandbox_pb2 as pb
 from workers import cgroups, compare, lcb_outcome, open_r1, work_files
 from workers.jail import AGENT_MOUNT, FALLBACK_TMPFS_BYTES, Jail, JailError, RawRun
+from workers.cgroup_warmth import MigrationWarmth
 from workers.jail_pool import JailPool, PoolStats
 from workers.languages import Language, available_languages
 from workers.limits import COMPILE_LIMITS, RunLimits, resolve_limits
@@ -159,6 +160,7 @@ class Judge:
         self._pch_done = False
         self.helper_binaries = BinaryCache()
         self.pool: JailPool | None = None
+        self.warmth: MigrationWarmth | None = None
         self._capacity = 1
         self._active = 0
         self._active_lock = threading.Lock()
@@ -178,11 +180,17 @@ class Judge:
             if name in self.languages:
                 self.pool.want(self.languages[name])
         self.pool.start()
+        warmth = MigrationWarmth(self.cgroup_support)
+        if warmth.start():
+            self.warmth = warmth
 
     def close(self) -> None:
         """Closes the ready jails (running gradings keep theirs)."""
         if self.pool is not None:
             self.pool.close()
+        if self.warmth is not None:
+            self.warmth.close()
+            self.warmth = None
 
     def pool_stats(self) -> list[PoolStats]:
         return self.pool.stats() if self.pool is not None else []
@@ -208,6 +216,8 @@ class Judge:
     def _busy(self, delta: int) -> None:
         with self._active_lock:
             self._active += delta
+        if delta > 0 and self.warmth is not None:
+            self.warmth.poke()
 
     # ------------------------------------------------------------ setup
     def language(self, name: str) -> Language:
