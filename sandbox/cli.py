@@ -1,4 +1,4 @@
-"""The `sandbox` command: serve, grade, run, info, examples."""
+"""The `sandbox` command: serve, grade, run, info, examples (and eval, ray, ...)."""
 from __future__ import annotations
 
 import argparse
@@ -33,10 +33,11 @@ def verdict_name(value: int) -> str:
 def _backend(server: str | None):
     if server:
         from sandbox.client import SandboxClient
+        from sandbox.ray_fleet import RayFleetError
         from sandbox.security import SecurityError
         try:
             client = SandboxClient(server)
-        except (SecurityError, ValueError) as exc:
+        except (SecurityError, ValueError, RayFleetError) as exc:
             raise CliError(str(exc)) from None
         try:
             client.wait_ready(timeout=float(os.environ.get("SANDBOX_CONNECT_TIMEOUT", "5")))
@@ -124,11 +125,14 @@ def cmd_serve(args) -> int:
     # A fleet worker serves its gateway over a unix socket: the gateway's settings in the
     # environment (its HTTP port, its TLS and token) are not the worker's; only flags count.
     worker = bool(args.worker_dir)
+    if args.ready_jails is not None and args.ready_jails < 0:
+        raise CliError("--ready-jails must be 0 or more")
     security = _server_security(args, use_env=not worker)
     http_address = args.http_address or (None if worker else os.environ.get("SANDBOX_HTTP_ADDRESS"))
     try:
         asyncio.run(serve(address, args.capacity, args.max_queue, args.grace,
-                          http_address=http_address, security=security))
+                          http_address=http_address, security=security,
+                          ready_jails=args.ready_jails))
     except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from None
     return 0
@@ -277,6 +281,9 @@ def cmd_info(args) -> int:
           f"{d.output_limit_bytes >> 20} MiB output, {d.max_processes} process(es), threads allowed")
     if info.isolation:
         print(f"per-submission budgets: {info.isolation}")
+    for ready in info.ready_jails:
+        print(f"ready jails: {ready.language} {ready.ready} ready (started {ready.started}, "
+              f"taken {ready.taken}, missed {ready.missed}, closed idle {ready.closed_idle})")
     return 0
 
 
@@ -299,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--capacity", type=int, help="submissions graded at once (default: cores)")
     serve.add_argument("--max-queue", type=int, help="waiting submissions before "
                                                      "RESOURCE_EXHAUSTED (default 16 × capacity)")
+    serve.add_argument("--ready-jails", type=int, metavar="N",
+                       help="fresh jails kept started ahead for each language in demand, "
+                            "refilled while a grading slot is free (default 2, or "
+                            "$SANDBOX_READY_JAILS; 0: start each jail on request)")
     serve.add_argument("--grace", type=float, default=30.0,
                        help="seconds to finish in-flight work on SIGTERM (default 30)")
     serve.add_argument("--worker-dir", help="run as a fleet worker: listen on "
@@ -335,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--problem", required=True, help="problem JSON file (see README)")
     grade.add_argument("--source", required=True, help="the solution's source file")
     grade.add_argument("--language", help="python, pypy or cpp (default: from the extension)")
-    grade.add_argument("--server", help="grade through this gRPC server instead of in-process")
+    grade.add_argument("--server", help="grade through this gRPC server instead of in-process "
+                                              "(host:port, unix:PATH, or ray://NAME for a fleet on Ray)")
     grade.add_argument("--json", action="store_true", help="print one JSON object")
     grade.add_argument("--all-tests", action="store_true",
                        help="run every test instead of stopping at the first failure")
@@ -349,12 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stdin", help="file to feed on stdin (default: this command's stdin if piped)")
     run.add_argument("--time-limit", type=float, default=0, help="CPU seconds (default 6)")
     run.add_argument("--memory-limit", type=int, default=0, help="MiB (default 1024)")
-    run.add_argument("--server", help="run through this gRPC server instead of in-process")
+    run.add_argument("--server", help="run through this gRPC server instead of in-process "
+                                            "(host:port, unix:PATH or ray://NAME)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.set_defaults(func=cmd_run)
 
     info = sub.add_parser("info", help="languages, versions and limits")
-    info.add_argument("--server", help="ask this gRPC server instead of the embedded sandbox")
+    info.add_argument("--server", help="ask this gRPC server instead of the embedded sandbox "
+                                             "(host:port, unix:PATH or ray://NAME)")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_info)
 
@@ -362,12 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Grade every solution under examples/ and compare "
                                           "with the verdict its file name promises.")
     examples.add_argument("--dir", default=str(REPO_EXAMPLES), help="examples directory")
-    examples.add_argument("--server", help="grade through this gRPC server")
+    examples.add_argument("--server", help="grade through this gRPC server "
+                                                    "(host:port, unix:PATH or ray://NAME)")
     examples.add_argument("--json", action="store_true", help="print JSON lines")
     examples.set_defaults(func=cmd_examples)
 
     from sandbox.evaluation.commands import add_commands
     add_commands(sub, CliError)  # eval, cf-rating, cf-fetch
+    from sandbox.ray_fleet.commands import add_commands as add_ray_commands
+    add_ray_commands(sub, CliError)  # ray up, ray down, ray status
     return parser
 
 

@@ -2,8 +2,11 @@
 
 Both accept one address or several (`host:port`, `unix:PATH`); several IP
 addresses are balanced with gRPC's round_robin policy, skipping ones that go
-away. Test sets are uploaded once per digest and referred to afterwards;
-a server that lost a test set (restart, eviction) gets it again transparently.
+away. `ray://NAME` is a fleet of workers on a Ray cluster (`sandbox ray up`): the
+client is then sandbox.ray_fleet.client's, which finds the live workers through
+the fleet's registry and sends each request to the least-loaded one. Test sets
+are uploaded once per digest and referred to afterwards; a server that lost a
+test set (restart, eviction) gets it again transparently.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import grpc
 
 from sandbox.digest import test_set_digest
+from sandbox.ray_fleet import is_ray_address
 from sandbox.security import ClientSecurity, open_channel
 from sandbox.server import MAX_MESSAGE_BYTES, normalize_address
 from sandbox.v1 import sandbox_pb2 as pb
@@ -97,7 +101,14 @@ class SandboxClient:
     token / tls_ca / tls_cert / tls_key: for a server that requires them (README: "Serving
     beyond one machine"); unset, they come from SANDBOX_TOKEN(_FILE), SANDBOX_TLS_CA,
     SANDBOX_TLS_CLIENT_CERT / _KEY. tls=True uses TLS with the system's CAs.
+    `ray://NAME`: a RaySandboxClient over that fleet's workers (README: "On a Ray cluster").
     """
+
+    def __new__(cls, addresses: str | Sequence[str] = "127.0.0.1:50051", **_kwargs):
+        if cls is SandboxClient and is_ray_address(addresses):
+            from sandbox.ray_fleet.client import RaySandboxClient
+            cls = RaySandboxClient
+        return super().__new__(cls)
 
     def __init__(self, addresses: str | Sequence[str] = "127.0.0.1:50051", *,
                  timeout: float | None = 600.0, token: str | None = None,
@@ -174,7 +185,13 @@ class SandboxClient:
 
 class AsyncSandboxClient:
     """asyncio client (grpc.aio). Create it inside a running event loop. The security
-    arguments are SandboxClient's."""
+    arguments are SandboxClient's; `ray://NAME` gives an AsyncRaySandboxClient."""
+
+    def __new__(cls, addresses: str | Sequence[str] = "127.0.0.1:50051", **_kwargs):
+        if cls is AsyncSandboxClient and is_ray_address(addresses):
+            from sandbox.ray_fleet.client import AsyncRaySandboxClient
+            cls = AsyncRaySandboxClient
+        return super().__new__(cls)
 
     def __init__(self, addresses: str | Sequence[str] = "127.0.0.1:50051", *,
                  timeout: float | None = 600.0, token: str | None = None,

@@ -45,10 +45,11 @@ fi
 .venv/bin/python -c "import torch" 2>/dev/null \
   || .venv/bin/python -m pip install -q --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}" 2>&1 \
   | grep -v -E '^(WARNING: Location|  )' || true
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,fleet,eval,verl]' 2>&1 \
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,fleet,eval,verl,ray]' 2>&1 \
   | grep -v -E '^(WARNING: Location|  )' || true
-.venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp, verl, transfer_queue, matplotlib, docker, math_verify" \
+.venv/bin/python -c "import sandbox.v1.sandbox_pb2, pyseccomp, verl, transfer_queue, matplotlib, docker, math_verify, ray" \
   || { echo "setup: the Python environment is incomplete" >&2; exit 1; }
+.venv/bin/ray --version >/dev/null || { echo "setup: the ray CLI is missing (ray[default])" >&2; exit 1; }
 
 # --with-fleet: Docker (daemon started when none answers), the base image and the project image.
 if [ "${1:-}" = "--with-fleet" ]; then

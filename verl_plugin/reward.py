@@ -7,6 +7,7 @@ verl config (0.9):
         path: pkg://verl_plugin.reward
         name: compute_score
         reward_kwargs: {addresses: "10.0.0.5:50051,10.0.0.6:50051", max_concurrency: 64}
+        # or a fleet on the trainer's Ray cluster (`sandbox ray up`): addresses: "ray://sandbox"
 
 What it does with one sample:
 1. the solution is the text after the last `</think>` (or the `solution_text` the budgeted rollout
@@ -37,7 +38,10 @@ which is a broken sandbox rather than a sample.
 
 Settings come from reward_kwargs (each also readable from the environment):
   addresses        list or comma-separated string; env SANDBOX_ADDRESSES, then SANDBOX_ADDRESS,
-                   else 127.0.0.1:50051
+                   else 127.0.0.1:50051. `ray://NAME`: the live workers of that fleet on this
+                   Ray cluster, each used as a server, the list read again every second and
+                   after a worker fails (verl_plugin.fleet_members); its token file is used
+                   when no token is given here
   max_concurrency  grades in flight per process (64; env SANDBOX_REWARD_CONCURRENCY)
   retries          failed attempts retried (6); RESOURCE_EXHAUSTED (a full server) is not a
                    failure: it is retried after the server's retry-after for up to busy_timeout_s (600 s)
@@ -85,8 +89,10 @@ from sandbox.benchmarks.extract import extract_code, solution_part
 from sandbox.client import AsyncSandboxClient
 from sandbox.digest import test_set_digest
 from sandbox.problem import Problem, ProblemError
+from sandbox.ray_fleet import RayFleetError, fleet_name, is_ray_address
 from sandbox.security import SecurityError
 from sandbox.v1 import sandbox_pb2 as pb
+from verl_plugin.fleet_members import FleetMembers
 from verl_plugin.groundtruth import parse_ground_truth
 
 log = logging.getLogger("verl_plugin.reward")
@@ -143,6 +149,12 @@ class Settings:
         addresses = tuple(str(a).strip() for a in addresses if str(a).strip())
         if not addresses:
             raise SandboxRewardError("no sandbox address: set reward_kwargs.addresses or SANDBOX_ADDRESSES")
+        for address in addresses:
+            if is_ray_address(address):
+                try:
+                    fleet_name(address)
+                except ValueError as exc:
+                    raise SandboxRewardError(f"reward_kwargs.addresses: {exc}") from None
         on_deadline = str(kwargs.get("on_deadline", "raise"))
         if on_deadline not in ("raise", "zero"):
             raise SandboxRewardError(f"on_deadline must be 'raise' or 'zero', got {on_deadline!r}")
@@ -168,14 +180,17 @@ class Settings:
                    tls_key=kwargs.get("tls_key") or None,
                    tls=None if kwargs.get("tls") is None else bool(kwargs.get("tls")))
 
-    def client(self, address: str) -> AsyncSandboxClient:
+    def client(self, address: str, credentials: dict | None = None) -> AsyncSandboxClient:
+        """A client of one server; `credentials`: a fleet worker's (else the reward's own)."""
         try:
-            return AsyncSandboxClient(address, timeout=self.rpc_timeout_s, token=self.token,
-                                      tls_ca=self.tls_ca, tls_cert=self.tls_cert,
-                                      tls_key=self.tls_key, tls=self.tls,
-                                      token_file=self.token_file)
+            return AsyncSandboxClient(address, timeout=self.rpc_timeout_s,
+                                      **(credentials or self.credentials()))
         except (SecurityError, ValueError) as exc:
             raise SandboxRewardError(f"reward_kwargs: {exc}") from None
+
+    def credentials(self) -> dict:
+        return {"token": self.token, "token_file": self.token_file, "tls_ca": self.tls_ca,
+                "tls_cert": self.tls_cert, "tls_key": self.tls_key, "tls": self.tls}
 
     @property
     def max_sandbox_errors(self) -> float:
@@ -242,28 +257,65 @@ class _Server:
     info: pb.InfoResponse | None = None
     slots: asyncio.Semaphore | None = None
     limit: int = 1
+    fleet: FleetMembers | None = None  # the ray://NAME fleet this worker belongs to
 
 
 class SandboxPool:
-    """One client per address, shared by every compute_score call of one event loop."""
+    """One client per server, shared by every compute_score call of one event loop. A
+    `ray://NAME` address stands for its fleet's live workers, each a server of the pool."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Every RPC has a deadline: Info / PutTestSet get rpc_timeout_s, Grade its own deadline.
-        self.servers = [_Server(a, settings.client(a)) for a in settings.addresses]
+        self.servers = [_Server(a, settings.client(a)) for a in settings.addresses
+                        if not is_ray_address(a)]
+        self.fleets = [FleetMembers(a, settings.credentials()) for a in settings.addresses
+                       if is_ray_address(a)]
+        self.retired: list[_Server] = []  # fleet workers gone, closed once idle
         self.semaphore = asyncio.Semaphore(settings.max_concurrency)
         self.uploads = 0  # PutTestSet calls made (for tests and the benchmark)
 
     async def close(self) -> None:
-        for server in self.servers:
+        for server in self.servers + self.retired:
             await server.client.close()
 
-    def pick(self, digest: str, avoid: frozenset[str] = frozenset()) -> _Server:
-        """Least-loaded server that is up, other than `avoid` (those that answered SE) if any."""
+    def pick(self, digest: str, avoid: frozenset[str] = frozenset()) -> _Server | None:
+        """Least-loaded server that is up, other than `avoid` (those that answered SE) if any;
+        None when there is none (a fleet without live workers)."""
+        if not self.servers:
+            return None
         now = time.monotonic()
         up = [s for s in self.servers if s.down_until <= now] or self.servers
         up = [s for s in up if s.address not in avoid] or up
         return min(up, key=lambda s: (s.in_flight / s.limit, digest not in s.uploaded, random.random()))
+
+    async def refresh_fleets(self) -> None:
+        """Brings the fleets' workers up to date (each fleet at most every second)."""
+        for fleet in self.fleets:
+            if not fleet.stale() or fleet.lock.locked():
+                continue
+            async with fleet.lock:
+                try:
+                    members = await fleet.members()
+                except RayFleetError as exc:
+                    raise SandboxRewardError(f"reward_kwargs.addresses {fleet.url}: {exc}") from None
+                except Exception as exc:  # noqa: BLE001 - registry restarting: keep what we know
+                    log.warning("could not read the workers of %s: %s", fleet.url, exc)
+                    fleet.asked()
+                    continue
+                known = {s.address for s in self.servers if s.fleet is fleet}
+                for address in members.keys() - known:
+                    server = _Server(address, self.settings.client(address, fleet.client_kwargs))
+                    server.fleet = fleet
+                    self.servers.append(server)
+                gone = [s for s in self.servers if s.fleet is fleet and s.address not in members]
+                for server in gone:
+                    self.servers.remove(server)
+                self.retired += gone
+        idle = [s for s in self.retired if s.in_flight == 0]
+        self.retired = [s for s in self.retired if s.in_flight > 0]
+        for server in idle:
+            await server.client.close()
 
     async def _ensure(self, server: _Server, prepared: Prepared) -> None:
         digest = prepared.digest
@@ -312,7 +364,17 @@ class SandboxPool:
         se_answers = 0
         while failed <= settings.retries:
             attempts += 1
+            await self.refresh_fleets()
             server = self.pick(prepared.digest, frozenset(answered_se))
+            if server is None:
+                failures.append(f"{', '.join(f.url for f in self.fleets)}: UNAVAILABLE: no live "
+                                "sandbox worker reachable from here")
+                failed += 1
+                for fleet in self.fleets:
+                    fleet.expire()
+                if failed <= settings.retries:
+                    await asyncio.sleep(self._backoff(failed))
+                continue
             server.in_flight += 1
             phase = "Info"
             try:
@@ -358,6 +420,9 @@ class SandboxPool:
                     raise SandboxRewardError(f"sandbox refused the grade: {detail}") from None
                 elif code == grpc.StatusCode.UNAVAILABLE:
                     server.down_until = time.monotonic() + min(settings.backoff_max_s, 5.0)
+                if server.fleet is not None and code in (grpc.StatusCode.UNAVAILABLE,
+                                                         grpc.StatusCode.CANCELLED):
+                    server.fleet.expire()  # a worker that went away: look at the registry again
                 failures.append(detail)
                 failed += 1
                 if failed <= settings.retries:
@@ -381,7 +446,7 @@ class SandboxPool:
         raise SandboxRewardError(
             f"sandbox {what} after {attempts} attempts in {elapsed:.1f} s "
             f"(addresses: {', '.join(settings.addresses)}); last errors: {'; '.join(dict.fromkeys(failures[-3:]))}. "
-            "Start the fleet (`sandbox serve --address HOST:PORT`) or fix "
+            f"Start the {'workers (`sandbox ray up`)' if self.fleets else 'fleet (`sandbox serve --address HOST:PORT`)'} or fix "
             "reward.custom_reward_function.reward_kwargs.addresses / SANDBOX_ADDRESSES.")
 
     def _backoff(self, failed: int) -> float:

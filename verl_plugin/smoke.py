@@ -2,6 +2,9 @@
 
 What it does, start to end:
 1. starts a local sandbox (`sandbox serve` on a unix socket), unless `--sandbox ADDRESS` is given;
+   `--sandbox ray`: a local Ray cluster with sandbox workers placed by `sandbox ray up` on a
+   CPU-only node, the trainer joining that cluster and grading through `ray://smoke`
+   (`verl_plugin.cpu.smoke_ray`);
 2. writes the smoke problems as TACO rows and turns them into verl parquet with
    `python -m verl_plugin.data` (the same tool users run on real data);
 3. builds (or reuses, from the cache) the tiny model: a byte-level BPE tokenizer and a 2-layer
@@ -35,6 +38,7 @@ from pathlib import Path
 from verl_plugin.cpu.smoke_systems import SYSTEMS, completions_by_id, l1_agent_yaml, make_rows, reward_overrides
 from verl_plugin.cpu import smoke_sandbox_fusion as sandbox_fusion
 from verl_plugin.cpu.smoke_systems import system as smoke_system
+from sandbox.ray_fleet.connect import LOOPBACK_RAY_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "verl_plugin" / "config"
@@ -48,8 +52,12 @@ CPU_ENV = {"VERL_USE_EXTERNAL_MODULES": "verl_plugin.cpu.backend", "VERL_PLATFOR
            # Ray turns _node_ip_address=127.0.0.1 into the machine's outward address (and its
            # gRPC servers listen on all interfaces) unless single-machine mode is asked for.
            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           # Ray's usage statistics ask the cloud metadata address and report to ray.io
+           "RAY_USAGE_STATS_ENABLED": "0",
            # gloo's connections on the loopback interface
-           "GLOO_SOCKET_IFNAME": "lo"}
+           "GLOO_SOCKET_IFNAME": "lo",
+           # and nothing of Ray's beyond loopback (its dashboard's metadata probe and report)
+           **LOOPBACK_RAY_ENV}
 
 
 class SmokeError(RuntimeError):
@@ -287,7 +295,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--forced-logprob", choices=("zero", "compute"), default="zero",
                         help="rollout log-prob of the forced </think> (default zero)")
     parser.add_argument("--sandbox", metavar="ADDRESS",
-                        help="grade on this sandbox (host:port or unix:PATH) instead of starting one")
+                        help="grade on this sandbox (host:port or unix:PATH) instead of starting one; "
+                             "`ray`: start a local Ray cluster, place sandbox workers on it with "
+                             "`sandbox ray up` and run the trainer on the same cluster, its reward "
+                             "grading through ray://smoke")
     parser.add_argument("--reward", choices=("plugin", "sandbox-fusion"), default="plugin",
                         help="plugin: the verl_plugin reward over gRPC (default); sandbox-fusion: no "
                              "plugin reward, verl's own SandboxFusion client (reward.sandbox_fusion.url) "
@@ -303,6 +314,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--steps and the budgets must be >= 1")
     if args.reward == "sandbox-fusion" and args.system != "e1-code":
         parser.error("--reward sandbox-fusion grades code: use it with --system e1-code")
+    if args.sandbox == "ray" and (args.reward != "plugin" or not smoke_system(args.system).needs_sandbox):
+        parser.error("--sandbox ray is for the plugin reward of a system that grades code "
+                     "(e1-code, l1-exact, l1-max)")
     return args
 
 
@@ -335,11 +349,22 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
                                    mask_forced_token=args.mask_forced_token, forced_logprob=args.forced_logprob)
     if spec.is_l1:
         agent_loops.write_text(agent_loops.read_text() + l1_agent_yaml())
+    env = {**os.environ, **CPU_ENV,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+           SAVE_WEIGHTS_ENV: str(workdir / "final_weights.safetensors")}
     with contextlib.ExitStack() as stack:
         http_port = None
+        on_ray = None
         if args.reward == "sandbox-fusion" and not args.sandbox:
             http_port = free_port()
-        if spec.needs_sandbox:
+        if args.sandbox == "ray":
+            from verl_plugin.cpu.smoke_ray import ray_sandbox
+            try:
+                on_ray = stack.enter_context(ray_sandbox(workdir, REPO, env, log))
+            except RuntimeError as exc:
+                raise SmokeError(str(exc)) from None
+            sandbox = on_ray.reward_address
+        elif spec.needs_sandbox:
             sandbox = args.sandbox or stack.enter_context(local_sandbox(workdir, http_port))
         else:
             sandbox = "unused"  # the math reward grades without a sandbox
@@ -348,6 +373,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         overrides = cpu_overrides(model=model, train=train, agent_loops=agent_loops, sandbox=sandbox,
                                   out=workdir, steps=args.steps, trainer=args.trainer,
                                   response_length=response_length)
+        if on_ray is not None:
+            overrides = [o for o in overrides if not o.startswith(("ray_kwargs.ray_init.num_cpus=",
+                                                                   "+ray_kwargs.ray_init.num_gpus="))]
+            overrides += on_ray.trainer_overrides()
         overrides += reward_overrides(spec)
         if args.reward == "sandbox-fusion":
             url = args.sandbox if args.sandbox else f"http://127.0.0.1:{http_port}/run_code"
@@ -355,9 +384,6 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         overrides += list(args.overrides)
         command = [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={CONFIG_DIR}",
                    f"--config-name={SMOKE_CONFIG}", *overrides]
-        env = {**os.environ, **CPU_ENV,
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-               SAVE_WEIGHTS_ENV: str(workdir / "final_weights.safetensors")}
         log_path = workdir / "trainer.log"
         log(f"trainer: verl.trainer.main_ppo ({args.trainer}), log in {log_path}")
         with open(log_path, "w") as log_file:
@@ -368,6 +394,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         if code != 0:
             raise SmokeError(f"the trainer failed (exit {code}): {explain_failure(text)}")
         http_requests = sandbox_http_requests(http_port)
+        fleet = on_ray.status(REPO, env) if on_ray is not None else None
     dumps = read_rollouts(workdir / "rollouts")
     if not dumps:
         raise SmokeError(f"the trainer wrote no rollout dump (log: {log_path})")
@@ -381,6 +408,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     summary = summarize(dumps, rewards, text, args, before, workdir, time.monotonic() - started)
     if args.reward == "sandbox-fusion":
         summary["sandbox_run_code_requests"] = http_requests
+    if fleet is not None:
+        summary["sandbox"] = sandbox
+        summary["ray_fleet"] = {"workers": len(fleet.get("workers", [])),
+                                "nodes": fleet.get("nodes", 0), "capacity": fleet.get("capacity", 0),
+                                **({"error": fleet["error"]} if "error" in fleet else {})}
     return summary
 
 
