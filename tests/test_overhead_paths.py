@@ -392,3 +392,16 @@ def test_the_pool_keeps_cgroup_moves_fast_and_stops_with_it(pooled_judge):
     assert warmth.moves > 0
     pooled_judge.close()
     assert pooled_judge.warmth is None and warmth._sleeper.poll() is not None
+
+
+def test_a_ready_jail_looks_like_one_started_on_request(pooled_judge):
+    """Same pids, fds and files: nothing ran in a ready jail before the program."""
+    from conftest import execute_request
+    probe = ("import os\nprint(sorted(p for p in os.listdir('/proc') if p.isdigit()), "
+             "sorted(os.listdir('/proc/self/fd')), sorted(os.listdir('/work')), os.listdir('/tmp'))")
+    fresh = Judge()
+    pooled = pooled_judge.execute(execute_request(probe))
+    started = fresh.execute(execute_request(probe))
+    assert stats(pooled_judge).taken >= 1
+    assert pooled.verdict == started.verdict == pb.AC, (pooled.stderr, started.stderr)
+    assert pooled.stdout == started.stdout

@@ -1318,15 +1318,6 @@ def handle(request, blobs, control_in, control_out, fd_socket, state):
     elif op == "import_harness":
         import lcb_harness  # noqa: F401 - LiveCodeBench mode (the default) needs it
         write_message(control_out, {"ok": True})
-    elif op == "warm_cgroup":
-        pid = os.fork()
-        if pid == 0:
-            try:
-                join_cgroup(request["role"])
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-        write_message(control_out, {"ok": True})
     elif op == "run_tests":
         run_batch(request, blobs, control_in, control_out, state["python"])
     elif op == "stop":

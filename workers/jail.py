@@ -385,13 +385,11 @@ class Jail:
         self._receive()
 
     def prepare_roles(self, roles: tuple[str, ...]) -> None:
-        """Creates the roles' cgroups ahead and moves one throw-away child of the agent
-        through each: the first move into a fresh cgroup is slow (milliseconds), the ones
-        after it are not. Done for ready jails, off any request's path."""
+        """Creates the roles' cgroups ahead and hands them to the agent (for ready jails, off
+        any request's path). No process runs for it: the program's first process is the
+        jail's second, as in a jail started on request."""
         for role in roles:
-            if self._cgroup(role) is not None:
-                self._send({"op": "warm_cgroup", "role": role})
-                self._receive()
+            self._cgroup(role)
 
     def close(self) -> None:
         """Ends the jail and waits until its processes are gone."""
