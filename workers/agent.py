@@ -111,6 +111,22 @@ def encode_result(value, depth=0):
     raise TypeError("result of type %s cannot be compared" % type(value).__name__)
 
 
+def result_envelope(value):
+    """A functional result as the JSON text the host compares: {"ok": tagged value}, or
+    {"error": why it cannot be compared}. Integers of any length are written in full (the
+    program's own int-string limit is set back afterwards)."""
+    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else None
+    try:
+        if limit is not None:
+            sys.set_int_max_str_digits(0)
+        return json.dumps({"ok": encode_result(value)})
+    except (TypeError, ValueError, RecursionError) as exc:
+        return json.dumps({"error": str(exc)})
+    finally:
+        if limit is not None:
+            sys.set_int_max_str_digits(limit)
+
+
 # ---------------------------------------------------------------- child side
 
 def apply_limits(limits):
@@ -404,13 +420,7 @@ def run_python_program(code_obj, syntax_error, spec, args):
                 target = getattr(module.__dict__["Solution"](), spec["func_name"])
             else:
                 target = module.__dict__[spec["func_name"]]
-            result = target(*args)
-            try:
-                if hasattr(sys, "set_int_max_str_digits"):
-                    sys.set_int_max_str_digits(0)  # answers are exact, however many digits
-                payload = json.dumps({"ok": encode_result(result)})
-            except (TypeError, ValueError, RecursionError) as exc:
-                payload = json.dumps({"error": str(exc)})
+            payload = result_envelope(target(*args))
             with os.fdopen(RESULT_FD, "w") as out:
                 out.write(payload)
         else:
@@ -474,14 +484,7 @@ def run_lcb_program(code_obj, spec, args):
         if spec["mode"] == "functional":
             outcome, value = lcb_harness.run_functional(code_obj, text, spec["func_name"], args,
                                                         limit, PREPARED.get("module"))
-            envelope = ""
-            if outcome.kind == "ok":
-                try:
-                    if hasattr(sys, "set_int_max_str_digits"):
-                        sys.set_int_max_str_digits(0)  # answers are exact, however many digits
-                    envelope = json.dumps({"ok": encode_result(value)})
-                except (TypeError, ValueError, RecursionError) as exc:
-                    envelope = json.dumps({"error": str(exc)})
+            envelope = result_envelope(value) if outcome.kind == "ok" else ""
         else:
             outcome, output, out_fd = lcb_harness.run_stdin(code_obj, text, limit,
                                                              PREPARED.get("module"))
@@ -551,18 +554,7 @@ def run_lcb_worker(code_obj, spec):
 
 def send_worker_result(outcome, output, value, functional):
     """One test's result message of a one-process worker (see run_lcb_worker)."""
-    envelope = ""
-    if functional and outcome.kind == "ok":
-        limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else None
-        try:
-            if limit is not None:
-                sys.set_int_max_str_digits(0)  # answers are exact, however many digits
-            envelope = json.dumps({"ok": encode_result(value)})
-        except (TypeError, ValueError, RecursionError) as exc:
-            envelope = json.dumps({"error": str(exc)})
-        finally:
-            if limit is not None:
-                sys.set_int_max_str_digits(limit)  # the program's own setting, for the next test
+    envelope = result_envelope(value) if functional and outcome.kind == "ok" else ""
     write_message(RESULT_FD, {"record": outcome.record()},
                   (output.encode("utf-8", "surrogateescape"), envelope.encode(),
                    outcome.trace.encode("utf-8", "backslashreplace")))
