@@ -7,35 +7,23 @@ from the fleet's registry, read at most every REFRESH_S (at once after a worker 
 from __future__ import annotations
 
 import asyncio
-import time
 
 from sandbox.ray_fleet import fleet_name
-from sandbox.ray_fleet.balance import REFRESH_S
+from sandbox.ray_fleet.balance import RefreshClock
 from sandbox.ray_fleet.registry import WorkerEntry
 
 
-class FleetMembers:
+class FleetMembers(RefreshClock):
     """One fleet named by a reward address; `credentials`: the reward's token / TLS settings."""
 
     def __init__(self, url: str, credentials: dict) -> None:
+        super().__init__()
         self.url = url
         self.name = fleet_name(url)
         self.credentials = credentials
         self.client_kwargs: dict | None = None  # for each worker's client, once known
-        self.refreshed = 0.0
         self.lock = asyncio.Lock()
         self._view = None
-
-    def stale(self) -> bool:
-        return time.monotonic() - self.refreshed >= REFRESH_S
-
-    def expire(self) -> None:
-        """A worker failed: read the registry at the next chance."""
-        self.refreshed = 0.0
-
-    def asked(self) -> None:
-        """The registry was asked, whatever it answered: not again before REFRESH_S."""
-        self.refreshed = time.monotonic()
 
     async def members(self) -> dict[str, WorkerEntry]:
         """Reachable live workers by address (RayFleetError: no such fleet, or no Ray)."""

@@ -47,29 +47,36 @@ class Endpoint:
                 "in_flight": self.in_flight, "served": self.served}
 
 
-class Balancer:
-    """The endpoints of one client; thread-safe."""
+class RefreshClock:
+    """When a fleet's registry was last read: again after REFRESH_S, at once after expire()."""
 
-    def __init__(self, reachable: Callable[[WorkerEntry], bool],
-                 open_endpoint: Callable[[WorkerEntry], Endpoint]) -> None:
-        self._reachable = reachable
-        self._open = open_endpoint
-        self.endpoints: dict[str, Endpoint] = {}
-        self.retired: list[Endpoint] = []
-        self.known = 0          # live workers in the registry at the last refresh
+    def __init__(self) -> None:
         self.refreshed = 0.0    # monotonic time of the last refresh (0: never)
-        self.lock = threading.Lock()
 
     def stale(self) -> bool:
         return time.monotonic() - self.refreshed >= REFRESH_S
 
     def expire(self) -> None:
-        """Read the registry again at the next call."""
+        """A worker failed: read the registry again at the next chance."""
         self.refreshed = 0.0
 
     def asked(self) -> None:
         """The registry was asked, whatever it answered: not again before REFRESH_S."""
         self.refreshed = time.monotonic()
+
+
+class Balancer(RefreshClock):
+    """The endpoints of one client; thread-safe."""
+
+    def __init__(self, reachable: Callable[[WorkerEntry], bool],
+                 open_endpoint: Callable[[WorkerEntry], Endpoint]) -> None:
+        super().__init__()
+        self._reachable = reachable
+        self._open = open_endpoint
+        self.endpoints: dict[str, Endpoint] = {}
+        self.retired: list[Endpoint] = []
+        self.known = 0          # live workers in the registry at the last refresh
+        self.lock = threading.Lock()
 
     def update(self, workers: list[WorkerEntry]) -> list[Endpoint]:
         """Takes the registry's live workers; returns endpoints that are done with (close them)."""
