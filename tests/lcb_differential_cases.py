@@ -326,6 +326,60 @@ RETURNS = {
 }
 
 
+# Results compared in the program's process, as lcb_runner compares them (`result ==
+# expected` there): classes of the program's own, subclasses of Python's types, numpy.
+# Each is (definitions, the returned expression); the tests are ADD_TESTS.
+EQ_RESULTS = {
+    "false": ("class R:\n    def __eq__(self, other):\n        return False\n", "R()"),
+    "raises": ("class R:\n    def __eq__(self, other):\n        raise ValueError('eq')\n", "R()"),
+    "exits": ("import sys\nclass R:\n    def __eq__(self, other):\n        sys.exit(0)\n", "R()"),
+    "returns-one": ("class R:\n    def __eq__(self, other):\n        return 1\n", "R()"),
+    "returns-zero": ("class R:\n    def __eq__(self, other):\n        return 0\n", "R()"),
+    "returns-minus-one": ("class R:\n    def __eq__(self, other):\n        return -1\n", "R()"),
+    "returns-self": ("class R:\n    def __eq__(self, other):\n        return self\n", "R()"),
+    "returns-numpy-bool": ("import numpy as np\nclass R:\n    def __eq__(self, other):\n"
+                           "        return np.bool_(True)\n", "R()"),
+    "returns-array": ("import numpy as np\nclass R:\n    def __eq__(self, other):\n"
+                      "        return np.array([True, False])\n", "R()"),
+    "bool-raises": ("class B:\n    def __bool__(self):\n        raise ValueError('bool')\n"
+                    "class R:\n    def __eq__(self, other):\n        return B()\n", "R()"),
+    "str-raises": ("class R:\n    def __eq__(self, other):\n        return False\n"
+                   "    def __str__(self):\n        raise ValueError('str')\n", "R()"),
+    "reads-expected": ("class R:\n    def __init__(self, v):\n        self.v = v\n"
+                       "    def __eq__(self, other):\n        return other == self.v\n",
+                       "R(a + b)"),
+    "reads-expected-wrong": ("class R:\n    def __init__(self, v):\n        self.v = v\n"
+                             "    def __eq__(self, other):\n        return other == self.v\n",
+                             "R(a - b)"),
+    "int-subclass-true": ("class I(int):\n    __hash__ = int.__hash__\n"
+                          "    def __eq__(self, other):\n        return True\n", "I(0)"),
+    "int-subclass": ("class I(int):\n    pass\n", "I(a + b)"),
+    "float-subclass": ("class F(float):\n    pass\n", "F(a + b)"),
+    "str-subclass": ("class S(str):\n    pass\n", "S(a + b)"),
+    "list-subclass": ("class L(list):\n    pass\n", "L([a + b])"),
+    "list-subclass-eq": ("class L(list):\n    def __eq__(self, other):\n        return True\n",
+                         "L([a])"),
+    "tuple-subclass-iter": ("class T(tuple):\n    def __iter__(self):\n"
+                            "        raise ValueError('iter')\n", "T((a, b))"),
+    "namedtuple": ("from collections import namedtuple\nP = namedtuple('P', 'x')\n", "P(a + b)"),
+    "element-eq": ("class R:\n    def __eq__(self, other):\n        return True\n", "[R()]"),
+    "counter": ("from collections import Counter\n", "Counter()"),
+    "numpy-float": ("import numpy as np\n", "np.float64(a + b)"),
+    "numpy-int32": ("import numpy as np\n", "np.int32(a + b)"),
+    "numpy-one": ("import numpy as np\n", "np.array([a + b])"),
+    "numpy-empty": ("import numpy as np\n", "np.array([])"),
+    "numpy-two": ("import numpy as np\n", "np.array([a + b, 0])"),
+    "numpy-bool": ("import numpy as np\n", "np.bool_(a + b == 7)"),
+    "decimal": ("from decimal import Decimal\n", "Decimal(a + b)"),
+    "fraction": ("from fractions import Fraction\n", "Fraction(a + b, 1)"),
+    "complex": ("", "complex(a + b, 0)"),
+    "deque": ("from collections import deque\n", "deque([a + b])"),
+    "deep-list": ("def deep(n):\n    v = 0\n    for _ in range(n):\n        v = [v]\n"
+                  "    return v\n", "deep(400)"),
+    "self-containing": ("def loop():\n    v = []\n    v.append(v)\n    return v\n", "loop()"),
+}
+
+
 def _functional_cases() -> list[dict]:
     cases = []
     for name, body in METHOD_BODIES.items():
@@ -369,6 +423,10 @@ def _functional_cases() -> list[dict]:
     }
     for name, source in extra.items():
         cases.append(_functional(f"func/{name}", source, "add", ADD_TESTS))
+    for name, (definitions, returned) in EQ_RESULTS.items():
+        method = f"class Solution:\n    def add(self, a, b):\n        return {returned}\n"
+        source = definitions + method
+        cases.append(_functional(f"func/eq/{name}", source, "add", ADD_TESTS))
     return cases
 
 

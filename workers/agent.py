@@ -539,7 +539,10 @@ def run_lcb_worker(code_obj, spec):
             args = json.loads(blobs[1]) if task.get("args") else None
             data = blobs[0].decode("utf-8", "surrogateescape")
             outcome, output, value = worker.run(data, args)
-            send_worker_result(outcome, output, value, functional)
+            compared = None
+            if functional and outcome.kind == "ok":
+                outcome, value, compared = lcb_harness.settle(value, ask_expected)
+            send_worker_result(outcome, output, value, functional, compared)
             if outcome.kind == "exit":  # lcb_runner's worker ends there
                 status = 1
                 break
@@ -552,9 +555,24 @@ def run_lcb_worker(code_obj, spec):
     os._exit(status)
 
 
-def send_worker_result(outcome, output, value, functional):
-    """One test's result message of a one-process worker (see run_lcb_worker)."""
-    envelope = result_envelope(value) if functional and outcome.kind == "ok" else ""
+def ask_expected():
+    """In a one-process worker: the running test's expected output (its JSON text), asked of
+    the agent, which asks the host (WorkerProcess.run_test), once the call has returned a
+    value that is not plain data (lcb_harness.settle)."""
+    write_message(RESULT_FD, {"expected_wanted": True})
+    header, blobs = read_message(TASK_FD)
+    if not header.get("expected") or not blobs:
+        raise RuntimeError("the agent sent no expected output")
+    return blobs[0].decode("utf-8")
+
+
+def send_worker_result(outcome, output, value, functional, compared=None):
+    """One test's result message of a one-process worker (see run_lcb_worker). compared: the
+    in-process comparison's result (settle), sent instead of the value."""
+    if compared is not None and outcome.kind == "ok":
+        envelope = json.dumps({"compared": compared})
+    else:
+        envelope = result_envelope(value) if functional and outcome.kind == "ok" else ""
     write_message(RESULT_FD, {"record": outcome.record()},
                   (output.encode("utf-8", "surrogateescape"), envelope.encode(),
                    outcome.trace.encode("utf-8", "backslashreplace")))
@@ -928,14 +946,18 @@ def run_one(request, blobs, control_fd, python_state, passed_fds):
 STOP = {"requested": False}  # the host asked the running batch to stop
 
 
-def read_stop(control_fd):
-    """Reads a message the host sent while a batch runs: True for "stop". EOF: the host
+def read_control(control_fd):
+    """Reads a message the host sent while a batch runs: (request, blobs). EOF: the host
     is gone, and the whole jail dies with us."""
     try:
-        request, _ = read_message(control_fd)
+        return read_message(control_fd)
     except (EOFError, OSError):
         os._exit(0)
-    return request.get("op") == "stop"
+
+
+def read_stop(control_fd):
+    """Reads a message the host sent while a batch runs: True for "stop"."""
+    return read_control(control_fd)[0].get("op") == "stop"
 
 
 def stop_waiting(control_fd):
@@ -990,6 +1012,7 @@ class WorkerProcess:
 
     def __init__(self, request, python_state, tests_left):
         self.request = request
+        self.functional = (request.get("python") or {}).get("mode") == "functional"
         self.role = request.get("cgroup")
         limits = request["limits"]
         # Its rlimit spans all its tests: each test's own CPU limit is enforced here.
@@ -1026,8 +1049,13 @@ class WorkerProcess:
                 self.status, self.rusage = status, rusage
         return self.status is not None
 
-    def run_test(self, index, data, args, limits, control_fd):
-        """Gives the worker one test and waits for its result; returns (header, blobs)."""
+    def run_test(self, index, data, args, limits, control_fd, control_out):
+        """Gives the worker one test and waits for its result; returns (header, blobs).
+
+        A functional call that returned something other than plain data asks for the test's
+        expected output (lcb_harness.settle): the request goes to the host, which alone holds
+        the expected outputs, and its answer to the worker; once per test.
+        """
         pending = memoryview(encode_message({"index": index, "args": args is not None},
                                             (data, args or b"")))
         cap = limits["output_bytes"]
@@ -1040,6 +1068,7 @@ class WorkerProcess:
         killed_for = None
         errors, error_bytes = [], 0
         result = None
+        expected_asked = False
         poller = select.poll()
         for fd in (self.res_r, self.err_r, self.out_r, control_fd):
             poller.register(fd, select.POLLIN)
@@ -1062,7 +1091,11 @@ class WorkerProcess:
                     os.kill(self.pid, signal.SIGKILL)
             for fd, _event in poller.poll(20 if self.pidfd is not None else 5):
                 if fd == control_fd:
-                    if read_stop(control_fd):
+                    message, blobs = read_control(control_fd)
+                    if message.get("op") == "expected" and message.get("index") == index:
+                        pending = memoryview(encode_message({"expected": True}, blobs[:1]))
+                        poller.register(self.task_w, select.POLLOUT)
+                    elif message.get("op") == "stop":
                         STOP["requested"] = True
                         poller.unregister(control_fd)
                         if killed_for is None:
@@ -1100,6 +1133,12 @@ class WorkerProcess:
                     parsed = None
                     killed_for = "garbled"
                     os.kill(self.pid, signal.SIGKILL)
+                if parsed is not None and parsed[0].get("expected_wanted"):
+                    del self.buffer[:parsed[2]]
+                    if not expected_asked and self.functional:
+                        expected_asked = True
+                        write_message(control_out, {"index": index, "expected_wanted": True})
+                    parsed = None
                 if parsed is not None:
                     result = parsed
                     del self.buffer[:parsed[2]]
@@ -1209,7 +1248,7 @@ def run_batch_one_process(request, inputs, arguments, control_in, control_out, p
             oom_before = oom_kill_count(role)
             header, outs = worker.run_test(index, inputs[index],
                                            arguments[index] if arguments else None,
-                                           limits, control_in)
+                                           limits, control_in, control_out)
             header["index"] = index
             header["wall_cut"] = cut
             header["peak_bytes"] = memory_peak_bytes(role)

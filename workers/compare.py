@@ -551,11 +551,14 @@ def decode_result(value: object) -> object:
             stack[-1][2].append(done)
 
 
-def compare_functional(result_payload: bytes | None, expected: bytes) -> Comparison:
+def compare_functional(result_payload: bytes | None, expected: bytes,
+                       compared_in_jail: bool = False) -> Comparison:
     """lcb_runner's grade_call_based: a top-level tuple becomes a list, then `==`.
 
     `expected` must be valid for parse_json (ValueError otherwise): test sets are
-    validated before grading.
+    validated before grading. compared_in_jail: the expected output was sent to
+    lcb_runner's worker, which compared a result that is not plain data in the program's
+    process (its "compared" envelope); otherwise such an envelope is not believed.
     """
     if not result_payload:
         return Comparison(False, "the function returned no result")
@@ -568,10 +571,12 @@ def compare_functional(result_payload: bytes | None, expected: bytes) -> Compari
                                  f"{MAX_JSON_DEPTH} levels)")
     except ValueError:
         return Comparison(False, "the result channel held malformed data")
-    if not isinstance(envelope, dict) or ("ok" not in envelope and "error" not in envelope):
+    if not isinstance(envelope, dict) or not {"ok", "error", "compared"} & envelope.keys():
         return Comparison(False, "the result channel held malformed data")
     if "error" in envelope:
         return Comparison(False, _short(envelope["error"], 1000, quoted=False))
+    if "compared" in envelope:
+        return _compared_in_jail(envelope["compared"], expected, compared_in_jail)
     try:
         prediction = decode_result(envelope["ok"])
     except (TypeError, ValueError):
@@ -582,6 +587,24 @@ def compare_functional(result_payload: bytes | None, expected: bytes) -> Compari
     if prediction == wanted:
         return ACCEPTED
     return Comparison(False, f"returned {_short(prediction)}, expected {_short(wanted)}")
+
+
+def _compared_in_jail(compared: object, expected: bytes, believed: bool) -> Comparison:
+    """The outcome of `result == expected` as lcb_runner's worker computed it in the
+    program's process (workers/lcb_harness.py, settle)."""
+    if (not believed or not isinstance(compared, dict)
+            or not isinstance(compared.get("equal"), bool)):
+        return Comparison(False, "the result channel held malformed data")
+    if compared["equal"]:
+        kind = compared.get("type")
+        if not isinstance(kind, str):
+            return ACCEPTED  # numpy's == (or a subclass's of Python's types)
+        return Comparison(True, f"accepted by the returned {_short(kind, 100, quoted=False)}'s "
+                                "own ==, in the program's process (lcb_runner compares there)")
+    why = compared.get("why") if isinstance(compared.get("why"), str) else ""
+    shown = compared.get("shown") if isinstance(compared.get("shown"), str) else ""
+    message = f"returned {_short(shown, quoted=False)}, expected {_short(parse_json(expected))}"
+    return Comparison(False, f"{message} ({_short(why, 300, quoted=False)})" if why else message)
 
 
 class _Raw(str):

@@ -650,12 +650,15 @@ class Jail:
                   argv: list[str] | None = None, python: dict | None = None,
                   arguments: list[str] | None = None, input_file: str = "",
                   output_file: str = "", result_channel: bool = False,
-                  deadline_s: float | None = None, one_process: bool = False) -> "TestBatch":
+                  deadline_s: float | None = None, one_process: bool = False,
+                  expected: list[bytes] | None = None) -> "TestBatch":
         """Runs every test in one exchange: the agent runs them back to back and streams
         one result per test (see TestBatch). arguments: functional problems' JSON arrays.
         deadline_s: seconds from now; a test's wall clock is cut to what is left, and no
         test starts after it. one_process: lcb_runner's model, every test in one Python
-        process (a new one only after a test ended it)."""
+        process (a new one only after a test ended it). expected: the tests' expected
+        outputs, of which a one-process functional worker may ask for the running test's
+        (it compares in the program's process what is not plain data, as lcb_runner does)."""
         cgroup, child_filter = self._confine(limits, "run")
         request = self._program_request(
             "run_tests", limits, argv, python, "run", cgroup, child_filter,
@@ -665,10 +668,13 @@ class Jail:
         blobs = tuple(inputs) + tuple(a.encode() for a in arguments or ())
         self._send(request, blobs)
         functional = result_channel or (python is not None and python.get("mode") == "functional")
-        return TestBatch(self, limits, functional, cgroup is not None)
+        return TestBatch(self, limits, functional, cgroup is not None, expected)
 
     def _stop_batch(self) -> None:
         self._send({"op": "stop"})
+
+    def _send_expected(self, index: int, expected: bytes) -> None:
+        self._send({"op": "expected", "index": index}, (expected,))
 
 
 @dataclass
@@ -678,17 +684,21 @@ class BatchResult:
     index: int
     run: RawRun | None  # None: the deadline came before this test started
     wall_cut: bool = False  # the test's wall clock was cut to the deadline
+    expected_sent: bool = False  # the test's expected output went into the jail
 
 
 class TestBatch:
     """The results of Jail.run_tests as they come. stop() ends the batch early (a failure
     was found): the running test is killed, later ones never start."""
 
-    def __init__(self, jail: Jail, limits: RunLimits, functional: bool, measured: bool) -> None:
+    def __init__(self, jail: Jail, limits: RunLimits, functional: bool, measured: bool,
+                 expected: list[bytes] | None = None) -> None:
         self._jail = jail
         self._limits = limits
         self._functional = functional
         self._measured = measured  # the agent reads the memory cgroup per test
+        self._expected = expected
+        self._expected_sent: set[int] = set()
         self._done = False
         self._stopped = False
 
@@ -700,6 +710,9 @@ class TestBatch:
                 return
             if self._stopped:
                 continue
+            if header.get("expected_wanted"):
+                self._answer_expected(header.get("index"))
+                continue
             if header.get("deadline"):
                 yield BatchResult(header["index"], None)
                 continue
@@ -708,7 +721,17 @@ class TestBatch:
                 maxrss_kb = max(maxrss_kb, header.get("peak_bytes", 0) // 1024)
             run = _raw_run(header, blobs, self._functional, maxrss_kb,
                            bool(header.get("oom_killed")))
-            yield BatchResult(header["index"], run, bool(header.get("wall_cut")))
+            yield BatchResult(header["index"], run, bool(header.get("wall_cut")),
+                              header["index"] in self._expected_sent)
+
+    def _answer_expected(self, index: object) -> None:
+        """Sends the running test's expected output, once, when this batch has them; a
+        request it cannot answer stays unanswered (the test runs into its wall limit)."""
+        if (self._expected is None or not isinstance(index, int) or index in self._expected_sent
+                or not 0 <= index < len(self._expected)):
+            return
+        self._expected_sent.add(index)
+        self._jail._send_expected(index, self._expected[index])
 
     def stop(self) -> None:
         """Asks the agent to stop; the results still in flight are read and dropped."""

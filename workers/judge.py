@@ -517,8 +517,9 @@ class _Program:
         return self.python_spec is None or self.judge.python_fast_path
 
     def run_all(self, limits: RunLimits, inputs: list[bytes], arguments: list[str] | None,
-                deadline_s: float | None, **io):
-        """Every test in one exchange (Jail.run_tests); `io`: input_file / output_file."""
+                deadline_s: float | None, expected: list[bytes] | None = None, **io):
+        """Every test in one exchange (Jail.run_tests); `io`: input_file / output_file.
+        expected: what lcb_runner's worker may compare in the program's process."""
         spec = self.python_spec
         if spec is None:
             return self.jail.run_tests(limits, inputs, argv=list(self.language.run_argv),
@@ -526,7 +527,7 @@ class _Program:
         return self.jail.run_tests(limits, inputs, python=spec, arguments=arguments,
                                    result_channel=bool(spec["harness"]),
                                    deadline_s=deadline_s, one_process=bool(spec["harness"]),
-                                   **io)
+                                   expected=expected if spec["harness"] else None, **io)
 
 
 class _Grading:
@@ -649,7 +650,10 @@ class _Grading:
         arguments = ([self._arguments(t) for t in tests]
                      if self.request.kind == pb.FUNCTIONAL else None)
         deadline_s = None if self.deadline is None else self.deadline - time.monotonic()
-        batch = program.run_all(self.limits, inputs, arguments, deadline_s,
+        # lcb_runner compares a returned object in the program's process (its own __eq__).
+        expected = ([t.output for t in tests]
+                    if self.lcb_harness and self.request.kind == pb.FUNCTIONAL else None)
+        batch = program.run_all(self.limits, inputs, arguments, deadline_s, expected,
                                 input_file=self.request.file_io.input_name,
                                 output_file=self.request.file_io.output_name)
         failed = False
@@ -664,7 +668,7 @@ class _Grading:
                     answered = len(tests)
                     break
                 raw, test = item.run, tests[index]
-                verdict, message = self._judge_test(raw, test, helper)
+                verdict, message = self._judge_test(raw, test, helper, item.expected_sent)
                 if item.wall_cut and raw.killed_for == "wall":
                     verdict, message = pb.TLE, f"stopped: {DEADLINE_MESSAGE}"
                 self._record(response, index, test, raw, verdict, message, failed)
@@ -755,8 +759,10 @@ class _Grading:
             return raw, failure[0], failure[1]
         return raw, verdict, message
 
-    def _judge_test(self, raw: RawRun, test: pb.TestCase,
-                    checker: HelperProgram | None) -> tuple[int, str]:
+    def _judge_test(self, raw: RawRun, test: pb.TestCase, checker: HelperProgram | None,
+                    compared_in_jail: bool = False) -> tuple[int, str]:
+        """compared_in_jail: the test's expected output was sent to lcb_runner's worker,
+        whose own comparison then counts."""
         if self.lcb_harness:
             failure = lcb_outcome.harness_failure(raw, self.limits)
         else:
@@ -765,7 +771,7 @@ class _Grading:
             return failure
         if self.request.kind == pb.FUNCTIONAL:
             result = lcb_outcome.functional_payload(raw.result) if self.lcb_harness else raw.result
-            outcome = compare.compare_functional(result, test.output)
+            outcome = compare.compare_functional(result, test.output, compared_in_jail)
         elif self.mode in (pb.Comparison.LCB, pb.Comparison.LCB_PROCESS):
             outcome = compare.compare_lcb_stdin(raw.stdout, test.output)
         elif self.mode == pb.Comparison.EXACT:
@@ -783,7 +789,7 @@ class _Grading:
         if outcome.raised:
             return pb.RE, (f"{outcome.message}: comparing a signaling NaN raises "
                            "decimal.InvalidOperation (a runtime error in lcb_runner)")
-        return (pb.AC, "") if outcome.accepted else (pb.WA, outcome.message)
+        return (pb.AC if outcome.accepted else pb.WA), outcome.message
 
     @staticmethod
     def _excerpt(target: pb.FailureExcerpt, index: int, test: pb.TestCase, raw: RawRun) -> None:

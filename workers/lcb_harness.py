@@ -38,6 +38,7 @@ import contextlib
 import io
 import json
 import os
+import pickle  # lcb_runner's worker pickles its results (settle)
 import shutil  # imported ahead (warm for forked tests): the guard disables names in it
 import signal
 import subprocess  # likewise
@@ -388,7 +389,8 @@ def _call_stdin(method, data):
 
 
 def run_functional(code_obj, text, func_name, args, limit_s, prepared=None):
-    """One functional test in a process of its own. Returns (Outcome, the returned value)."""
+    """One functional test in a process of its own. Returns (Outcome, the returned value as
+    data: plain_value)."""
     _read_all(0)
     os.close(_devnull_stdio())  # prints are not graded (lcb_runner's worker's own stdout)
     _disable_functions()
@@ -398,22 +400,26 @@ def run_functional(code_obj, text, func_name, args, limit_s, prepared=None):
         method, failed = _load(code_obj, text, func_name, prepared)
         if failed is not None:
             return failed, None
-        return _call_functional(method, args, alarm)
+        outcome, value = _call_functional(method, args, alarm)
     finally:
         alarm.stop()
+    if outcome.kind != "ok":
+        return outcome, None
+    try:
+        return outcome, plain_value(value)
+    except ValueError as exc:
+        return Outcome("error", exc), None
 
 
 def _call_functional(method, args, alarm):
+    """The call under the alarm: (Outcome, the value it returned)."""
     try:
         value = method(*args)
     except BaseException as exc:  # noqa: BLE001
         alarm.stop()
         return _failure(exc), None
     alarm.stop()
-    try:
-        return Outcome("ok"), plain_value(value)
-    except ValueError as exc:
-        return Outcome("error", exc), None
+    return Outcome("ok"), value
 
 
 class Worker:
@@ -442,7 +448,8 @@ class Worker:
         return failed
 
     def run(self, data, args):
-        """One test: (Outcome, output text, returned value)."""
+        """One test: (Outcome, output text, the value a functional call returned, as it is:
+        see settle)."""
         alarm = Alarm(self.limit_s)
         alarm.start()
         try:
@@ -474,3 +481,104 @@ def plain_value(value):
     if kind is dict:
         return {plain_value(k): plain_value(v) for k, v in value.items()}
     return value
+
+
+# Python's own data types: a value built only of these (exactly, no subclass) compares with
+# `==` as data, running no code of the program's or of a library's.
+PLAIN_TYPES = frozenset((type(None), bool, int, float, str, bytes, list, tuple, dict, set,
+                         frozenset))
+PLAIN_MAX_NODES = 1 << 21
+PLAIN_MAX_DEPTH = 256  # the agent's MAX_RESULT_DEPTH: deeper ones are compared in process
+
+
+def is_plain(value):
+    """Whether `value` is plain data (PLAIN_TYPES all the way down, not too large or deep to
+    send): then comparing it outside the program's process, as the host does, gives what
+    `value == expected` gives inside it."""
+    stack = [(value, 0)]
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        nodes += 1
+        if kind not in PLAIN_TYPES or depth > PLAIN_MAX_DEPTH or nodes > PLAIN_MAX_NODES:
+            return False
+        if kind is dict:
+            for key, member in item.items():
+                stack.append((key, depth + 1))
+                stack.append((member, depth + 1))
+        elif kind in (list, tuple, set, frozenset):
+            stack.extend((member, depth + 1) for member in item)
+    return True
+
+
+SHOWN_CHARS = 300  # of a result that is not equal (lcb_runner's truncatefn)
+
+
+def _shown(value):
+    """The result as the failure's record holds it: a str as it is, anything else str()'d
+    (may run the program's __str__); cut in the middle past SHOWN_CHARS."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return text[:SHOWN_CHARS // 2] + "...(truncated) ..." + text[-SHOWN_CHARS // 2:]
+
+
+def settle(value, fetch_expected):
+    """What grade_call_based does with a returned value, after its alarm: a tuple becomes a
+    list, then `value == expected` in the program's process, so a returned object's own
+    __eq__ (or numpy's) decides. Plain data is sent out as data instead (the host compares
+    it, with the same result) and the expected output never enters the process; for anything
+    else `fetch_expected()` brings the test's expected output (its JSON text) in now.
+
+    Returns (Outcome, the value to send as data or None, the in-process comparison or None):
+    the comparison is {"equal": True, "type": the name of the program's class, if it is one}
+    or {"equal": False, "shown": str(value) cut, "why": a reason, if there is more to say}."""
+    try:
+        if isinstance(value, tuple):
+            value = list(value)
+    except Exception as exc:  # noqa: BLE001 - in lcb_runner's try: a runtime error
+        return _failure(exc), None, None
+    except BaseException as exc:  # noqa: BLE001
+        return Outcome("exit", exc), None, None
+    if is_plain(value):
+        return Outcome("ok"), value, None
+    expected_text = fetch_expected()
+    shown = None
+    try:
+        equal = value == json.loads(expected_text)
+        if not equal:
+            shown = _shown(value)
+    except Exception as exc:  # noqa: BLE001 - __eq__, __bool__ or __str__ raised
+        return _failure(exc), None, None
+    except BaseException as exc:  # noqa: BLE001 - SystemExit there ends lcb_runner's worker
+        return Outcome("exit", exc), None, None
+    return _recorded(equal, shown, value)
+
+
+def _recorded(equal, shown, value):
+    """The test's result as lcb_runner's evaluation reads it. The `==` result (and, for a
+    failure, the shown result) is pickled to the parent process (failing: its
+    TestRunnerError); there a numpy array becomes its first item and a numpy bool a bool;
+    a test whose `==` result was truthy passes when that is > 0."""
+    try:
+        pickle.dumps(equal)
+        if shown is not None:
+            pickle.dumps(shown)
+        numpy = sys.modules.get("numpy")
+        if numpy is not None and isinstance(equal, numpy.ndarray):
+            equal = equal.item(0)
+        if numpy is not None and isinstance(equal, numpy.bool_):
+            equal = bool(equal)
+        passed = shown is None and bool(equal > 0)
+    except Exception as exc:  # noqa: BLE001 - lcb_runner's evaluation fails there
+        return Outcome("error", exc), None, None
+    if passed:
+        accepted = {"equal": True}
+        if getattr(type(value), "__module__", None) == MODULE_NAME:  # a class of the program's
+            accepted["type"] = type(value).__qualname__
+        return Outcome("ok"), None, accepted
+    if shown is not None:
+        return Outcome("ok"), None, {"equal": False, "shown": str.__str__(shown)}
+    return Outcome("ok"), None, {"equal": False, "shown": str.__str__(_shown(value)),
+                                 "why": "its == gave %r, which is not > 0" % (equal,)}

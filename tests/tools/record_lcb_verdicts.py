@@ -51,6 +51,17 @@ def sample(case: dict) -> dict:
     return {"input_output": json.dumps(in_outs)}
 
 
+def recorded(result: object) -> object:
+    """A per-test result as JSON: a bool, an int (an error code, or what a result's own
+    __eq__ returned), else its repr (e.g. a numpy array lcb_runner failed to read)."""
+    if isinstance(result, bool):
+        return result
+    try:
+        return int(result)
+    except (TypeError, ValueError):
+        return repr(result)
+
+
 def lcb_commit(checkout: Path) -> str:
     try:
         return subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], check=True,
@@ -78,7 +89,7 @@ def main() -> int:
         all_results, all_metadata = metrics.evaluate_generations_by_problem(
             ([case["source"]], sample(case), False, TIME_LIMIT_S))
         results, metadata = all_results[0], all_metadata[0]
-        case["lcb"] = {"results": [r if isinstance(r, bool) else int(r) for r in results],
+        case["lcb"] = {"results": [recorded(r) for r in results],
                        "metadata": {k: v for k, v in dict(metadata).items()
                                     if k in ("error_code", "error_message", "error")}}
         print(f"{number}/{len(cases)} {case['id']}: {case['lcb']['results']}", file=sys.stderr)
