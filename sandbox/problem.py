@@ -2,7 +2,7 @@
 
     {id, kind: "stdin"|"functional", func_name?, starter_code?, tests: [{input, output}],
      time_limit_s?, memory_limit_mb?,
-     compare?: "lcb"|"lcb-process"|"exact"|"tokens"|"open-r1"|"float:1e-6",
+     compare?: "lcb"|"lcb:data"|"lcb-process"|"exact"|"tokens"|"open-r1"|"float:1e-6",
      checker?: {language, source | path, files?: {name: path | {text}},
                 convention?: "testlib"|"open-r1"},
      interactor?: {language, source | path, files?}}
@@ -118,6 +118,8 @@ def parse_compare(spec: str, checker: dict | None = None) -> pb.Comparison:
         return pb.Comparison(mode=pb.Comparison.CHECKER, checker=helper_message(checker))
     if spec == "lcb":
         return pb.Comparison(mode=pb.Comparison.LCB)
+    if spec == "lcb:data":  # lcb, functional results compared as data only
+        return pb.Comparison(mode=pb.Comparison.LCB, results_as_data=True)
     if spec == "lcb-process":
         return pb.Comparison(mode=pb.Comparison.LCB_PROCESS)
     if spec == "exact":
@@ -135,8 +137,8 @@ def parse_compare(spec: str, checker: dict | None = None) -> pb.Comparison:
         if not math.isfinite(epsilon) or epsilon < 0:
             raise ProblemError(f"bad float tolerance in compare={spec!r}")
         return pb.Comparison(mode=pb.Comparison.FLOAT, abs_epsilon=epsilon, rel_epsilon=epsilon)
-    raise ProblemError(f"unknown compare mode {spec!r} (use lcb, lcb-process, exact, tokens, "
-                       "open-r1 or float:EPS)")
+    raise ProblemError(f"unknown compare mode {spec!r} (use lcb, lcb:data, lcb-process, exact, "
+                       "tokens, open-r1 or float:EPS)")
 
 
 def problem_from_dict(data: dict, base_dir: Path | None = None) -> Problem:

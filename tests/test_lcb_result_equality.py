@@ -14,18 +14,20 @@ import pytest
 
 from conftest import make_tests
 from sandbox.v1 import sandbox_pb2 as pb
+from sandbox.problem import parse_compare
 from workers import compare
 from workers.jail import Jail
 
 SECRET = "alpha-secret-8c1f"
 
 
-def functional(judge, source: str, tests: list[tuple[list, object]], stop_first: bool = True):
+def functional(judge, source: str, tests: list[tuple[list, object]], stop_first: bool = True,
+               comparison: pb.Comparison | None = None):
     test_set = make_tests([("\n".join(json.dumps(a) for a in args), json.dumps(out))
                            for args, out in tests])
     request = pb.GradeRequest(language="python", source=source, kind=pb.FUNCTIONAL,
                               func_name="solve", test_set=test_set,
-                              comparison=pb.Comparison(mode=pb.Comparison.LCB),
+                              comparison=comparison or pb.Comparison(mode=pb.Comparison.LCB),
                               stop_on_first_failure=stop_first,
                               limits=pb.Limits(time_limit_s=2, memory_limit_mb=256))
     return judge.grade(request, test_set)
@@ -141,3 +143,24 @@ def test_a_compared_envelope_counts_only_when_the_expected_output_was_sent():
     assert not outcome.accepted and outcome.message == "returned R(), expected 7"
     assert not compare.compare_functional(json.dumps({"compared": {"equal": "yes"}}).encode(),
                                           b"7", compared_in_jail=True).accepted
+
+
+EQUAL_TO_EVERYTHING = ("class Any:\n    def __eq__(self, other):\n        return True\n"
+                       "class Solution:\n    def solve(self, n):\n        return Any()\n")
+
+
+def test_results_as_data_closes_the_eq_hack(judge, sent):
+    """lcb:data (Comparison.results_as_data): lcb_runner's execution model, every result
+    compared outside the jail."""
+    as_data = parse_compare("lcb:data")
+    assert as_data.mode == pb.Comparison.LCB and as_data.results_as_data
+    assert verdicts(functional(judge, EQUAL_TO_EVERYTHING, [([1], 2)])) == ["AC"]
+    assert sent == [0]
+    del sent[:]
+    response = functional(judge, EQUAL_TO_EVERYTHING, [([1], 2)], comparison=as_data)
+    assert verdicts(response) == ["WA"] and sent == []
+    assert "Any cannot be compared" in response.tests[0].message
+    numpy = ("import numpy as np\nclass Solution:\n    def solve(self, n):\n"
+             "        return np.int64(n) * 2\n")
+    assert verdicts(functional(judge, numpy, [([3], 6)], comparison=as_data)) == ["AC"]
+    assert sent == []

@@ -151,7 +151,7 @@ def test_taco_and_primeintellect_rows(tmp_path):
     assert stdin["compare"] == "tokens" and stdin["time_limit_s"] == 12.0
     assert functional["kind"] == "functional" and functional["func_name"] == "add"
     assert functional["tests"] == [{"input": "1\n2", "output": "3"}, {"input": "[1]\n[2]", "output": "[1, 2]"}]
-    assert functional["compare"] == "lcb"
+    assert functional["compare"] == "lcb:data"  # training rows: results compared as data
     assert "implementing `add`" in frame.iloc[1]["prompt"][0]["content"]
     assert "def add(a, b):" in frame.iloc[1]["prompt"][0]["content"]
     assert len(pi_stdin["tests"]) == 15 and pi_stdin["total_tests"] == 20

@@ -17,7 +17,8 @@ Grading rules (E1 / DeepCoder):
 - livecodebench: every test, 6 s per test, LiveCodeBench comparison (`lcb`);
 - everything else: the 15 tests with the longest inputs (`--max-tests`), 12 s per test
   (`--time-limit`), whitespace-token comparison for stdin problems (`--compare`), LiveCodeBench's
-  JSON comparison for functional ones. Selected tests keep their original order (cheap sample
+  JSON comparison for functional ones with every result compared as data (`lcb:data`: a returned
+  object's own __eq__ is not trusted with a reward). Selected tests keep their original order (cheap sample
   tests first, so wrong answers fail fast). Memory: 1024 MB (`--memory-limit`).
 - Functional tests in APPS / TACO / PrimeIntellect form (a list of arguments, the output wrapped in
   a one-element list) become LiveCodeBench form: one JSON argument per input line, the unwrapped
@@ -204,7 +205,8 @@ def apply_rules(problem: Problem, source: str, *, max_tests: int = E1_MAX_TESTS,
         limit = time_limit_s or E1_TIME_LIMIT_S
         # open-r1 rows keep open-r1's own grading (its checker convention and comparison).
         own = "open-r1" if problem.compare == "open-r1" else "tokens"
-        mode = "lcb" if problem.kind == "functional" else (compare or own)
+        # Functional rows: lcb_runner's model, results compared as data (no __eq__ hack).
+        mode = "lcb:data" if problem.kind == "functional" else (compare or own)
     graded = Problem(id=problem.id, kind=problem.kind, tests=tests, func_name=problem.func_name,
                      starter_code=problem.starter_code, time_limit_s=limit,
                      memory_limit_mb=memory_limit_mb, compare=mode, checker=problem.checker,

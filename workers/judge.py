@@ -448,10 +448,12 @@ class _Program:
 
     def __init__(self, judge: Judge, jail: Jail, language: Language, source: str,
                  kind: int = pb.STDIN, func_name: str = "", prelude: str | None = None,
-                 harness: str | None = None, time_limit_s: float = 0.0) -> None:
+                 harness: str | None = None, time_limit_s: float = 0.0,
+                 results_in_process: bool = True) -> None:
         """prelude "lcb": LiveCodeBench's import header before a Python source run as a
         script; harness "lcb": lcb_runner's execution model (workers/lcb_harness.py), whose
-        per-test alarm is time_limit_s."""
+        per-test alarm is time_limit_s. results_in_process: under it, a functional result
+        that is not plain data is compared in the program's process, as there."""
         self.judge = judge
         self.jail = jail
         self.language = language
@@ -460,7 +462,8 @@ class _Program:
             self.python_spec = {"file": language.source_file, "source_text": source,
                                 "mode": "functional" if kind == pb.FUNCTIONAL else "stdin",
                                 "func_name": func_name, "prelude": prelude,
-                                "harness": harness, "time_limit_s": time_limit_s}
+                                "harness": harness, "time_limit_s": time_limit_s,
+                                "results_in_process": results_in_process}
         self.source = source
 
     def prepare(self) -> tuple[bool, str, RawRun | None]:
@@ -527,7 +530,8 @@ class _Program:
         return self.jail.run_tests(limits, inputs, python=spec, arguments=arguments,
                                    result_channel=bool(spec["harness"]),
                                    deadline_s=deadline_s, one_process=bool(spec["harness"]),
-                                   expected=expected if spec["harness"] else None, **io)
+                                   expected=expected if spec["results_in_process"] else None,
+                                   **io)
 
 
 class _Grading:
@@ -554,6 +558,10 @@ class _Grading:
                             and not request.HasField("interactor")
                             and not request.file_io.input_name
                             and not request.file_io.output_name)
+        # ... where a functional result that is not plain data is compared in the program's
+        # process, unless the request wants every result compared as data.
+        self.results_in_process = (self.lcb_harness and request.kind == pb.FUNCTIONAL
+                                   and not request.comparison.results_as_data)
 
     def run(self) -> pb.GradeResponse:
         request = self.request
@@ -568,7 +576,8 @@ class _Grading:
             program = _Program(self.judge, jail, self.language, request.source, request.kind,
                                request.func_name, prelude,
                                harness="lcb" if self.lcb_harness else None,
-                               time_limit_s=self.limits.time_limit_s)
+                               time_limit_s=self.limits.time_limit_s,
+                               results_in_process=self.results_in_process)
             ok, log, compiled = program.prepare()
             _report_compilation(response, log, compiled)
             if not ok:
@@ -651,8 +660,7 @@ class _Grading:
                      if self.request.kind == pb.FUNCTIONAL else None)
         deadline_s = None if self.deadline is None else self.deadline - time.monotonic()
         # lcb_runner compares a returned object in the program's process (its own __eq__).
-        expected = ([t.output for t in tests]
-                    if self.lcb_harness and self.request.kind == pb.FUNCTIONAL else None)
+        expected = ([t.output for t in tests] if self.results_in_process else None)
         batch = program.run_all(self.limits, inputs, arguments, deadline_s, expected,
                                 input_file=self.request.file_io.input_name,
                                 output_file=self.request.file_io.output_name)

@@ -74,7 +74,7 @@ class Limits(_message.Message):
     def __init__(self, time_limit_s: _Optional[float] = ..., wall_limit_s: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., output_limit_bytes: _Optional[int] = ..., max_processes: _Optional[int] = ..., file_size_limit_bytes: _Optional[int] = ..., max_open_files: _Optional[int] = ...) -> None: ...
 
 class Comparison(_message.Message):
-    __slots__ = ("mode", "abs_epsilon", "rel_epsilon", "checker")
+    __slots__ = ("mode", "abs_epsilon", "rel_epsilon", "checker", "results_as_data")
     class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         MODE_UNSPECIFIED: _ClassVar[Comparison.Mode]
@@ -97,11 +97,13 @@ class Comparison(_message.Message):
     ABS_EPSILON_FIELD_NUMBER: _ClassVar[int]
     REL_EPSILON_FIELD_NUMBER: _ClassVar[int]
     CHECKER_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_AS_DATA_FIELD_NUMBER: _ClassVar[int]
     mode: Comparison.Mode
     abs_epsilon: float
     rel_epsilon: float
     checker: Checker
-    def __init__(self, mode: _Optional[_Union[Comparison.Mode, str]] = ..., abs_epsilon: _Optional[float] = ..., rel_epsilon: _Optional[float] = ..., checker: _Optional[_Union[Checker, _Mapping]] = ...) -> None: ...
+    results_as_data: bool
+    def __init__(self, mode: _Optional[_Union[Comparison.Mode, str]] = ..., abs_epsilon: _Optional[float] = ..., rel_epsilon: _Optional[float] = ..., checker: _Optional[_Union[Checker, _Mapping]] = ..., results_as_data: _Optional[bool] = ...) -> None: ...
 
 class Checker(_message.Message):
     __slots__ = ("language", "source", "files", "convention")
