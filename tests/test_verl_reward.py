@@ -102,6 +102,33 @@ def test_functional_problem(server):
     assert bad["verdict"] == "WA" and bad["score"] == 0.0
 
 
+def verl_ground_truth(row: dict) -> str:
+    """The row as verl's own code rewards (prime_code, sandbox_fusion) take it: APPS form,
+    functional arguments as a list and the return value wrapped in one."""
+    if row["kind"] == "functional":
+        inputs = [[json.loads(line) for line in t["input"].split("\n")] for t in row["tests"]]
+        outputs = [[json.loads(t["output"])] for t in row["tests"]]
+        return json.dumps({"inputs": inputs, "outputs": outputs, "fn_name": row["func_name"]})
+    return json.dumps({"inputs": [t["input"] for t in row["tests"]],
+                       "outputs": [t["output"] for t in row["tests"]]})
+
+
+def test_verls_own_ground_truth_form_is_graded(server):
+    """Rows made for verl's prime_code / sandbox_fusion rewards need no conversion."""
+    for row in (STDIN, FUNCTIONAL):
+        truth = verl_ground_truth(row)
+        good = score(server, response(row["solutions"]["correct"][0]["code"]), truth)
+        assert good["verdict"] == "AC" and good["total"] == len(row["tests"]), (row["id"], good)
+        bad = score(server, response(row["solutions"]["incorrect"][0]["code"]), truth)
+        assert bad["verdict"] == "WA" and bad["score"] == 0.0, (row["id"], bad)
+    eq_hack = ("class Any:\n    def __eq__(self, other):\n        return True\n"
+               f"class Solution:\n    def {FUNCTIONAL['func_name']}(self, *args):\n"
+               "        return Any()\n")
+    assert score(server, response(eq_hack), verl_ground_truth(FUNCTIONAL))["verdict"] == "WA"
+    with pytest.raises(SandboxRewardError, match="2 inputs but 1 outputs"):
+        score(server, response("print(1)"), json.dumps({"inputs": ["1", "2"], "outputs": ["1"]}))
+
+
 def test_budget_fields_and_solution_text(server):
     extra = {"budget_thinking_tokens": 1024, "budget_solution_tokens": 87, "budget_think_forced": True,
              "budget_think_closed": False, "budget_eos_in_thinking": False,

@@ -49,7 +49,7 @@ from sandbox.benchmarks import codeforces, livecodebench
 from sandbox.benchmarks.io import read_rows
 from sandbox.benchmarks.prompts import SYSTEM_MESSAGE, lcb_chat_messages, lcb_user_prompt
 from sandbox.problem import TESTLIB_HELP, Problem, ProblemError, with_testlib
-from verl_plugin import length_prompt
+from verl_plugin import apps_tests, length_prompt
 from verl_plugin.groundtruth import to_ground_truth
 
 LCB = "livecodebench"
@@ -92,32 +92,6 @@ def _parse_tests(value):
         return ast.literal_eval(value)  # some rllm files store Python reprs
 
 
-def _text(value) -> str:
-    if isinstance(value, list):
-        return "\n".join(str(v) for v in value)
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _functional_args(args) -> str:
-    if isinstance(args, str):
-        return args  # already LiveCodeBench form
-    if not isinstance(args, list):
-        args = [args]
-    return "\n".join(json.dumps(a) for a in args)
-
-
-def _functional_output(output) -> str:
-    if isinstance(output, str):
-        try:
-            json.loads(output)
-            return output
-        except json.JSONDecodeError:
-            return json.dumps(output)
-    if isinstance(output, list) and len(output) == 1:
-        output = output[0]  # APPS / TACO convention: the return value wrapped in a list
-    return json.dumps(output)
-
-
 def tests_from_row(row: dict, where: str) -> tuple[str, str, list[dict]]:
     """(kind, func_name, tests) of a DeepCoder / rllm row of any source."""
     tests = _parse_tests(row.get("tests") or row.get("input_output") or [])
@@ -126,14 +100,7 @@ def tests_from_row(row: dict, where: str) -> tuple[str, str, list[dict]]:
         metadata = json.loads(metadata) if metadata.strip() else {}
     func_name = (metadata or {}).get("func_name") or ""
     if isinstance(tests, dict):  # TACO / APPS: {inputs, outputs, fn_name?}
-        func_name = tests.get("fn_name") or func_name
-        inputs, outputs = tests.get("inputs") or [], tests.get("outputs") or []
-        if len(inputs) != len(outputs):
-            raise ProblemError(f"{where}: {len(inputs)} inputs but {len(outputs)} outputs")
-        if func_name:
-            return "functional", func_name, [{"input": _functional_args(i), "output": _functional_output(o)}
-                                             for i, o in zip(inputs, outputs)]
-        return "stdin", "", [{"input": _text(i), "output": _text(o)} for i, o in zip(inputs, outputs)]
+        return apps_tests.from_inputs_outputs(tests, where, func_name)
     if not isinstance(tests, list):
         raise ProblemError(f"{where}: tests must be a list or an {{inputs, outputs}} object")
     out: list[dict] = []
@@ -147,12 +114,14 @@ def tests_from_row(row: dict, where: str) -> tuple[str, str, list[dict]]:
         if testtype in ("functional", "function_call") or name:
             kind, func_name = "functional", name or func_name
             if testtype == "functional":  # LiveCodeBench form already
-                out.append({"input": _text(test["input"]), "output": _text(test["output"])})
+                out.append({"input": apps_tests.as_text(test["input"]),
+                            "output": apps_tests.as_text(test["output"])})
             else:
-                out.append({"input": _functional_args(test["input"]),
-                            "output": _functional_output(test["output"])})
+                out.append({"input": apps_tests.functional_args(test["input"]),
+                            "output": apps_tests.functional_output(test["output"])})
         else:
-            out.append({"input": _text(test["input"]), "output": _text(test["output"])})
+            out.append({"input": apps_tests.as_text(test["input"]),
+                        "output": apps_tests.as_text(test["output"])})
     if kind == "functional" and not func_name:
         func_name = livecodebench.func_name_from_starter(row.get("starter_code") or "")
         if not func_name:

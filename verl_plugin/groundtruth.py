@@ -12,6 +12,11 @@ plus bookkeeping:
 
 Functional tests follow LiveCodeBench: one JSON value per input line (one positional argument),
 the output is JSON.
+
+The ground truth of verl's own code rewards (prime_code, sandbox_fusion), `{"inputs": [...],
+"outputs": [...], "fn_name"?}`, is read too, so that rows made for them need no conversion: all
+their tests, verl's 10 s per test, 1024 MB, whitespace tokens for stdin and `lcb:data` for
+functional tests (verl_plugin/apps_tests.py).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import json
 from functools import lru_cache
 
 from sandbox.problem import Problem, ProblemError, problem_from_dict
+from verl_plugin import apps_tests
 
 FORMAT = "code-sandbox/v1"
 
@@ -72,9 +78,25 @@ def _parse_text(text: str) -> Problem:
     return _parse(data)
 
 
+VERL_TIME_LIMIT_S = 10.0  # verl's sandbox_fusion reward: its default per-test timeout
+VERL_MEMORY_LIMIT_MB = 1024
+
+
+def _from_verl(data: dict) -> dict:
+    """verl's `{inputs, outputs, fn_name?}` ground truth as a problem of ours."""
+    kind, func_name, tests = apps_tests.from_inputs_outputs(data, "ground_truth")
+    if not tests:
+        raise ProblemError("ground_truth has no tests (`inputs` is empty)")
+    return {"kind": kind, "func_name": func_name, "tests": tests, "source": "verl",
+            "time_limit_s": VERL_TIME_LIMIT_S, "memory_limit_mb": VERL_MEMORY_LIMIT_MB,
+            "compare": "lcb:data" if kind == "functional" else "tokens"}
+
+
 def _parse(data: dict) -> Problem:
     if not isinstance(data, dict):
         raise ProblemError("ground_truth must be a JSON object")
+    if "format" not in data and "tests" not in data and "inputs" in data:
+        data = _from_verl(data)
     if data.get("format") not in (None, FORMAT):
         raise ProblemError(f"unknown ground_truth format {data.get('format')!r} (expected {FORMAT})")
     problem = problem_from_dict(data)
