@@ -9,6 +9,7 @@ not believed, and a stdin program cannot ask for anything.
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -164,3 +165,47 @@ def test_results_as_data_closes_the_eq_hack(judge, sent):
              "        return np.int64(n) * 2\n")
     assert verdicts(functional(judge, numpy, [([3], 6)], comparison=as_data)) == ["AC"]
     assert sent == []
+
+
+def grade_in_time(judge, source: str, tests, timeout_s: float = 60.0):
+    """The response, or a failure if the grading has not ended after timeout_s."""
+    done: list = []
+    thread = threading.Thread(target=lambda: done.append(functional(judge, source, tests)),
+                              daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert done, "the grading hung"
+    return done[0]
+
+
+def test_a_request_answered_while_the_agent_has_a_big_result_cannot_deadlock(judge):
+    """The program asks for the expected output (over a pipe's 64 KiB) and at once ends its
+    test with 1 MiB of stderr: the agent reads the host's answer before it writes the
+    result, so neither blocks the other."""
+    source = FORGED_RECORD + '''
+import time
+class Solution:
+    def solve(self, n):
+        os.write(2, b"x" * (1 << 20))
+        time.sleep(0.3)  # the agent has read it all: the frames and the exit come together
+        record = json.dumps({"lcb": "ok", "exception": ""})
+        os.write(3, frame({"expected_wanted": True}, [])
+                 + frame({"record": record}, [b"", b"", b""]))
+        os._exit(0)
+'''
+    big = "y" * 300_000
+    response = grade_in_time(judge, source, [([1], big), ([2], big)], timeout_s=30)
+    assert verdicts(response)[0] in ("WA", "RE"), response
+
+
+def test_garbled_result_frames_are_the_programs_failure_not_the_sandboxs(judge):
+    for header in ('{"record": 1}', '{"blobs": null}', '{"blobs": 1e400}', '{"record": [1]}'):
+        source = FORGED_RECORD + f'''
+class Solution:
+    def solve(self, n):
+        raw = {header!r}.encode()
+        os.write(3, struct.pack(">I", len(raw)) + raw)
+        return n
+'''
+        response = grade_in_time(judge, source, [([1], 1), ([2], 2)])
+        assert pb.Verdict.Name(response.verdict) not in ("SE", "AC"), (header, response)

@@ -586,7 +586,7 @@ def ask_expected():
     header, blobs = read_message(TASK_FD)
     if not header.get("expected") or not blobs:
         raise RuntimeError("the agent sent no expected output")
-    return blobs[0].decode("utf-8")
+    return blobs[0]  # JSON text; json.loads reads UTF-8, -16 and -32 as lcb_runner's str
 
 
 def send_worker_result(outcome, output, value, functional, compared=None):
@@ -1077,7 +1077,9 @@ class WorkerProcess:
 
         A functional call that returned something other than plain data asks for the test's
         expected output (lcb_harness.settle): the request goes to the host, which alone holds
-        the expected outputs, and its answer to the worker; once per test.
+        the expected outputs, and its answer to the worker; once per test. Once asked, the
+        host's answer (or a stop) is read before anything else is written to the host: the
+        host writes the answer right away, and both writing at once could block both.
         """
         pending = memoryview(encode_message({"index": index, "args": args is not None},
                                             (data, args or b"")))
@@ -1091,7 +1093,7 @@ class WorkerProcess:
         killed_for = None
         errors, error_bytes = [], 0
         result = None
-        expected_asked = False
+        expected_asked = expected_answered = False
         poller = select.poll()
         for fd in (self.res_r, self.err_r, self.out_r, control_fd):
             poller.register(fd, select.POLLIN)
@@ -1115,8 +1117,10 @@ class WorkerProcess:
             for fd, _event in poller.poll(20 if self.pidfd is not None else 5):
                 if fd == control_fd:
                     message, blobs = read_control(control_fd)
-                    if message.get("op") == "expected" and message.get("index") == index:
-                        pending = memoryview(encode_message({"expected": True}, blobs[:1]))
+                    if (message.get("op") == "expected" and message.get("index") == index
+                            and expected_asked and not expected_answered):
+                        expected_answered = True
+                        pending = memoryview(encode_message({"expected": bool(blobs)}, blobs[:1]))
                         poller.register(self.task_w, select.POLLOUT)
                     elif message.get("op") == "stop":
                         STOP["requested"] = True
@@ -1152,7 +1156,7 @@ class WorkerProcess:
             if killed_for is None:
                 try:
                     parsed = parse_message(self.buffer)
-                except (ValueError, struct.error):
+                except (ValueError, TypeError, OverflowError, struct.error):
                     parsed = None
                     killed_for = "garbled"
                     os.kill(self.pid, signal.SIGKILL)
@@ -1171,14 +1175,17 @@ class WorkerProcess:
                     result = self._drained_result()
                 break
         wall = time.monotonic() - started
+        if expected_asked and not expected_answered and not STOP["requested"]:
+            await_expected_answer(control_fd, index)
         if result is None and killed_for not in (None, "garbled"):
             self.reap(block=True)
         header = {"wall_s": wall, "cpu_s": max(0.0, self.cpu_now() - cpu_before),
                   "killed_for": killed_for if killed_for != "garbled" else None,
                   "maxrss_kb": 0, "exit_code": 0, "signal": 0}
         if result is not None:
-            record, blobs = result[0].get("record", ""), result[1] + [b""] * 3
+            record, blobs = result[0].get("record"), result[1] + [b""] * 3
             output, envelope, trace = blobs[0], blobs[1], blobs[2]
+            record = record if isinstance(record, str) else ""
             try:
                 kind = json.loads(record).get("lcb")
             except (ValueError, AttributeError):
@@ -1227,6 +1234,18 @@ class WorkerProcess:
         if self.pidfd is not None:
             os.close(self.pidfd)
         kill_jail_processes()
+
+
+def await_expected_answer(control_fd, index):
+    """Reads the host's messages until its answer to test `index`'s expected-output request,
+    or a stop (then the host, stopping, answers no more)."""
+    while True:
+        message, _ = read_control(control_fd)
+        if message.get("op") == "stop":
+            STOP["requested"] = True
+            return
+        if message.get("op") == "expected" and message.get("index") == index:
+            return
 
 
 def limits_before_deadline(request, deadline, index, control_out):
@@ -1374,8 +1393,8 @@ def handle(request, blobs, control_in, control_out, fd_socket, state):
         write_message(control_out, {"ok": True})
     elif op == "run_tests":
         run_batch(request, blobs, control_in, control_out, state["python"])
-    elif op == "stop":
-        pass  # a batch's stop that came after the batch ended: nothing to answer
+    elif op in ("stop", "expected"):
+        pass  # a batch's message that came after the batch ended: nothing to answer
     elif op == "run":
         passed = None
         if request.get("stdio_fds"):

@@ -673,8 +673,8 @@ class Jail:
     def _stop_batch(self) -> None:
         self._send({"op": "stop"})
 
-    def _send_expected(self, index: int, expected: bytes) -> None:
-        self._send({"op": "expected", "index": index}, (expected,))
+    def _send_expected(self, index: int, expected: bytes | None) -> None:
+        self._send({"op": "expected", "index": index}, () if expected is None else (expected,))
 
 
 @dataclass
@@ -725,10 +725,14 @@ class TestBatch:
                               header["index"] in self._expected_sent)
 
     def _answer_expected(self, index: object) -> None:
-        """Sends the running test's expected output, once, when this batch has them; a
-        request it cannot answer stays unanswered (the test runs into its wall limit)."""
-        if (self._expected is None or not isinstance(index, int) or index in self._expected_sent
+        """Answers the agent's request for test `index`'s expected output at once (the agent
+        waits for the answer before it writes anything else): the output, once, when this
+        batch has them; else an answer without it."""
+        if not isinstance(index, int):
+            return  # the agent sends the index it runs: not a request of the agent's
+        if (self._expected is None or index in self._expected_sent
                 or not 0 <= index < len(self._expected)):
+            self._jail._send_expected(index, None)
             return
         self._expected_sent.add(index)
         self._jail._send_expected(index, self._expected[index])
