@@ -209,3 +209,15 @@ class Solution:
 '''
         response = grade_in_time(judge, source, [([1], 1), ([2], 2)])
         assert pb.Verdict.Name(response.verdict) not in ("SE", "AC"), (header, response)
+
+
+def test_plain_data_too_deep_to_send_is_compared_in_process(judge, sent):
+    """A dict nested 90 deep is 270 levels as tagged JSON, past what the host reads: it is
+    compared where lcb_runner compares it, with the same `==`."""
+    source = ("class Solution:\n    def solve(self, n):\n        v = n\n"
+              "        for _ in range(90):\n            v = {'k': v}\n        return v\n")
+    expected: object = 1
+    for _ in range(90):
+        expected = {"k": expected}
+    response = functional(judge, source, [([1], expected), ([2], expected)], stop_first=False)
+    assert verdicts(response) == ["AC", "WA"] and sent == [0, 1]

@@ -489,7 +489,11 @@ PLAIN_SCALARS = frozenset((type(None), bool, int, float, str, bytes))
 PLAIN_CONTAINERS = frozenset((list, tuple, dict, set, frozenset))
 PLAIN_TYPES = PLAIN_SCALARS | PLAIN_CONTAINERS
 PLAIN_MAX_NODES = 1 << 22
-PLAIN_MAX_DEPTH = 256  # the agent's MAX_RESULT_DEPTH: deeper ones are compared in process
+# How deep the host reads a result (compare.MAX_JSON_DEPTH): as tagged JSON a list takes one
+# level, a tuple or set two ({"__tuple__": [...]}), a dict three ({"__dict__": [[k, v]]}), the
+# envelope one. Deeper plain data is compared in process, where lcb_runner compares it.
+PLAIN_MAX_DEPTH = 256
+TAGGED_LEVELS = {list: 1, tuple: 2, set: 2, frozenset: 2, dict: 3}
 
 
 def is_plain(value):
@@ -502,10 +506,13 @@ def is_plain(value):
         return True
     if kind not in PLAIN_CONTAINERS:
         return False
-    stack = [(value, 0)]
+    stack = [(value, 1)]  # (a container, the tagged JSON level it starts at)
     nodes = 0
     while stack:
-        item, depth = stack.pop()
+        item, level = stack.pop()
+        inner = level + TAGGED_LEVELS[type(item)]
+        if inner >= PLAIN_MAX_DEPTH:  # its members' levels, a NaN's tag one more
+            return False
         for members in ((item.keys(), item.values()) if type(item) is dict else (item,)):
             nodes += len(members)
             if nodes > PLAIN_MAX_NODES:
@@ -514,9 +521,7 @@ def is_plain(value):
             if not kinds <= PLAIN_TYPES:
                 return False
             if kinds & PLAIN_CONTAINERS:
-                if depth >= PLAIN_MAX_DEPTH:
-                    return False
-                stack.extend((member, depth + 1) for member in members
+                stack.extend((member, inner) for member in members
                              if type(member) in PLAIN_CONTAINERS)
     return True
 
