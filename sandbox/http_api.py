@@ -6,8 +6,14 @@ It runs in the same event loop as the gRPC server and goes through the same admi
 and metrics. A client that disconnects cancels its request and the jail is killed.
 
 Status codes: 400 malformed JSON, 401 missing or wrong token, 404 unknown path or test set,
-413 body too large, 422 a request that breaks the contract (the reason in one line, as
-`{"detail": ...}`), 503 full or unavailable (with Retry-After), 504 deadline exceeded.
+408 a body that came too slowly, 413 body too large, 422 a request that breaks the contract
+(the reason in one line, as `{"detail": ...}`), 503 full or unavailable (with Retry-After),
+504 deadline exceeded.
+
+No client can hold the server's resources by being slow: a connection that has not sent a
+whole request header within the idle timeout is closed (so is one idle that long between
+requests), a body must arrive at a minimum rate, the body budget is taken as bytes arrive
+(not as announced), and connections beyond a cap are closed as they come.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from google.protobuf import json_format
 from sandbox import sandbox_fusion, scalebox
 from sandbox.sandbox_fusion import RequestError
 from sandbox.security import UNAUTHENTICATED_MESSAGE, ServerSecurity
+from sandbox.settings import count_from_env, positive_from_env
 from sandbox.v1 import sandbox_pb2 as pb
 
 log = logging.getLogger("sandbox.http")
@@ -33,6 +40,13 @@ MAX_BODY_ENV = "SANDBOX_HTTP_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY_BYTES = 96 << 20
 SHUTDOWN_TIMEOUT_S = 10.0  # in-flight handlers at stop: their runs are cancelled by then
 BODY_BUDGET_FACTOR = 4  # bodies read and parsed at once: at most this many maximal ones
+IDLE_ENV = "SANDBOX_HTTP_IDLE_TIMEOUT_S"
+# To send a whole request header, between two requests, and the grace a body gets on top of
+# its size at BODY_MIN_RATE.
+DEFAULT_IDLE_TIMEOUT_S = 30.0
+BODY_MIN_RATE = 1 << 20  # bytes per second
+CONNECTIONS_ENV = "SANDBOX_HTTP_MAX_CONNECTIONS"
+DEFAULT_MAX_CONNECTIONS = 1024  # open at once; more are closed as they come
 OPEN_PATHS = {"/health", "/v1/ping"}  # answered without the token: they only say "serving"
 
 _STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 422, grpc.StatusCode.NOT_FOUND: 404,
@@ -74,6 +88,8 @@ class HttpApi:
         self.backend = backend
         self.security = security or ServerSecurity()
         self.max_body = max_body or max_body_bytes()
+        self.idle_timeout_s = positive_from_env(IDLE_ENV, DEFAULT_IDLE_TIMEOUT_S, float)
+        self.max_connections = count_from_env(CONNECTIONS_ENV, DEFAULT_MAX_CONNECTIONS) or 1
         self.serving = True
         self.answered: Counter[str] = Counter()  # requests answered per endpoint (in /health)
         self._reading = 0  # bytes of bodies being read and parsed now
@@ -94,12 +110,14 @@ class HttpApi:
         if not sep or not port.isdigit():
             raise OSError(f"--http-address must be host:port, got {address!r}")
         # handler_cancellation: a client that goes away cancels its handler, so its jail dies.
+        # keepalive_timeout also runs from a connection's start until its first request.
         self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None,
-                                     shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+                                     shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+                                     keepalive_timeout=self.idle_timeout_s)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host.strip("[]") or "127.0.0.1", int(port),
-                           ssl_context=self.security.ssl_context() if self.security.tls else None,
-                           reuse_port=False)
+        site = CappedTCPSite(self._runner, host.strip("[]") or "127.0.0.1", int(port),
+                             ssl_context=self.security.ssl_context() if self.security.tls else None,
+                             max_connections=self.max_connections)
         try:
             await site.start()
         except OSError as exc:
@@ -144,16 +162,36 @@ class HttpApi:
     # ------------------------------------------------------------ helpers
     async def _body(self, request: web.Request) -> bytes:
         """The body, within a byte budget for all bodies being read and parsed at once (no
-        more than BODY_BUDGET_FACTOR maximal requests' worth: 503 beyond)."""
-        size = request.content_length if request.content_length is not None else self.max_body
-        if size > self.max_body:
-            raise web.HTTPRequestEntityTooLarge(max_size=self.max_body, actual_size=size)
-        if self._reading + size > self.max_body * BODY_BUDGET_FACTOR:
-            raise RequestError("the server is busy reading other large requests; retry shortly",
-                               status=503)
-        self._reading += size
-        request["reserved_bytes"] = size
-        return await request.read()
+        more than BODY_BUDGET_FACTOR maximal requests' worth: 503 beyond), taken as its
+        bytes arrive, and within the idle timeout plus its size at BODY_MIN_RATE (408 after)."""
+        announced = request.content_length
+        if announced is not None and announced > self.max_body:
+            raise web.HTTPRequestEntityTooLarge(max_size=self.max_body, actual_size=announced)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.idle_timeout_s + (announced or self.max_body) / BODY_MIN_RATE
+        request["reserved_bytes"] = 0
+        chunks: list[bytes] = []
+        while True:
+            left = deadline - loop.time()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(request.content.readany(), left)
+            except TimeoutError:
+                raise RequestError("the request body came too slowly (at least "
+                                   f"{BODY_MIN_RATE >> 20} MiB/s after {self.idle_timeout_s:g} s)",
+                                   status=408) from None
+            if not chunk:
+                return b"".join(chunks)
+            received = request["reserved_bytes"] + len(chunk)
+            if received > self.max_body:
+                raise web.HTTPRequestEntityTooLarge(max_size=self.max_body, actual_size=received)
+            if self._reading + len(chunk) > self.max_body * BODY_BUDGET_FACTOR:
+                raise RequestError("the server is busy reading other large requests; "
+                                   "retry shortly", status=503)
+            self._reading += len(chunk)
+            request["reserved_bytes"] += len(chunk)
+            chunks.append(chunk)
 
     async def _handle(self, request: web.Request, endpoint: str, convert: Callable,
                       call: Callable, answer: Callable) -> web.Response:
@@ -214,6 +252,41 @@ class HttpApi:
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.json_response("pong", status=200 if self.serving else 503)
+
+
+class CappedTCPSite(web.BaseSite):
+    """A TCP site that closes the connections that come while `max_connections` are open
+    (each holds a descriptor of the server's, which its jails need too)."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, *,
+                 ssl_context=None, max_connections: int) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self._address = (host, port)
+        self._max_connections = max_connections
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._address[0]}:{self._address[1]}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        limit = self._max_connections
+
+        def protocol() -> asyncio.Protocol:
+            return _Refused() if len(server.connections) >= limit else server()
+
+        self._server = await asyncio.get_running_loop().create_server(
+            protocol, *self._address, ssl=self._ssl_context, reuse_address=True)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over the cap: closed at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
 
 
 def _parse_then(body: bytes, convert: Callable):

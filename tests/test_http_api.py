@@ -424,3 +424,75 @@ def test_a_full_server_answers_503_and_a_gone_client_frees_its_slot():
         assert reply.status_code == 200 and reply.json()["run_result"]["stdout"] == "1\n"
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- slow and many clients
+
+@pytest.fixture(scope="module")
+def strict():
+    """A server with a 1 s idle timeout and room for 10 connections."""
+    server = start("serve", "--capacity", "2", "--max-queue", "16",
+                   env={"SANDBOX_HTTP_MAX_BODY_BYTES": str(2 << 20),
+                        "SANDBOX_HTTP_IDLE_TIMEOUT_S": "1", "SANDBOX_HTTP_MAX_CONNECTIONS": "10"})
+    yield server
+    server.stop()
+
+
+def connect(served) -> socket.socket:
+    host, port = served.http_url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server closes the connection within `seconds` (what it sent is read)."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (socket.timeout, TimeoutError):
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_a_connection_that_sends_nothing_or_a_header_slowly_is_closed(strict):
+    idle = connect(strict)
+    assert closed_within(idle, 5)
+    trickle = connect(strict)
+    started = time.monotonic()
+    try:
+        for byte in b"POST /run_code HTTP/1.1\r\nHost: x\r\n":
+            trickle.sendall(bytes([byte]))
+            time.sleep(0.1)
+    except OSError:
+        pass  # closed while it was still sending: what is wanted
+    assert closed_within(trickle, 5) and time.monotonic() - started < 8
+    assert_healthy(strict)
+
+
+def test_slow_bodies_hold_no_budget_and_get_408(strict):
+    """Clients that announce the largest body and trickle it take only what they sent of
+    the body budget (4 such bodies once took all of it) and are answered 408."""
+    slow = []
+    for _ in range(5):
+        sock = connect(strict)
+        sock.sendall(b"POST /run_code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n{\"code\": \"" % (2 << 20))
+        slow.append(sock)
+    time.sleep(0.3)
+    assert_healthy(strict)
+    for sock in slow:
+        sock.settimeout(10)
+        assert sock.recv(200).startswith(b"HTTP/1.1 408"), "a slow body must get 408"
+        sock.close()
+
+
+def test_connections_over_the_cap_are_closed_and_the_server_goes_on(strict):
+    held = [connect(strict) for _ in range(10)]
+    time.sleep(0.2)
+    extra = connect(strict)
+    assert closed_within(extra, 0.5)  # at once, not after the idle timeout
+    for sock in held:
+        assert closed_within(sock, 5)  # the idle timeout frees them
+    assert_healthy(strict)
