@@ -20,12 +20,15 @@ import grpc
 from sandbox.digest import test_set_digest
 from sandbox.ray_fleet import is_ray_address
 from sandbox.security import ClientSecurity, open_channel
-from sandbox.server import MAX_MESSAGE_BYTES, normalize_address
+from sandbox.server import MAX_MESSAGE_BYTES, MIN_PING_INTERVAL_MS, normalize_address
+from sandbox.settings import positive_from_env
 from sandbox.v1 import sandbox_pb2 as pb
 from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
 
 # Inline test sets at most this large are sent as they are; larger ones by digest.
 INLINE_TEST_BYTES = 64 << 10
+KEEPALIVE_ENV = "SANDBOX_GRPC_KEEPALIVE_S"
+DEFAULT_KEEPALIVE_S = 20.0
 
 
 def channel_target(addresses: str | Sequence[str]) -> tuple[str, list[tuple[str, object]]]:
@@ -35,9 +38,19 @@ def channel_target(addresses: str | Sequence[str]) -> tuple[str, list[tuple[str,
     addresses = [normalize_address(a) for a in addresses]
     if not addresses:
         raise ValueError("no sandbox address given")
+    keepalive_ms = max(MIN_PING_INTERVAL_MS,
+                       int(positive_from_env(KEEPALIVE_ENV, DEFAULT_KEEPALIVE_S, float) * 1000))
     options: list[tuple[str, object]] = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        # While calls are in flight, a ping every keepalive_ms: a server that stops answering
+        # (its machine gone, frozen or cut off) fails the calls UNAVAILABLE within about
+        # twice that, and they are retried elsewhere, instead of waiting for their deadlines.
+        ("grpc.keepalive_time_ms", keepalive_ms),
+        ("grpc.keepalive_timeout_ms", keepalive_ms),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_time_between_pings_ms", keepalive_ms),
+        ("grpc.http2.ping_timeout_ms", keepalive_ms),
     ]
     if len(addresses) == 1:
         return addresses[0], options
