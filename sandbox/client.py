@@ -38,19 +38,10 @@ def channel_target(addresses: str | Sequence[str]) -> tuple[str, list[tuple[str,
     addresses = [normalize_address(a) for a in addresses]
     if not addresses:
         raise ValueError("no sandbox address given")
-    keepalive_ms = max(MIN_PING_INTERVAL_MS,
-                       int(positive_from_env(KEEPALIVE_ENV, DEFAULT_KEEPALIVE_S, float) * 1000))
     options: list[tuple[str, object]] = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        # While calls are in flight, a ping every keepalive_ms: a server that stops answering
-        # (its machine gone, frozen or cut off) fails the calls UNAVAILABLE within about
-        # twice that, and they are retried elsewhere, instead of waiting for their deadlines.
-        ("grpc.keepalive_time_ms", keepalive_ms),
-        ("grpc.keepalive_timeout_ms", keepalive_ms),
-        ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.http2.min_time_between_pings_ms", keepalive_ms),
-        ("grpc.http2.ping_timeout_ms", keepalive_ms),
+        *keepalive_options(),
     ]
     if len(addresses) == 1:
         return addresses[0], options
@@ -59,6 +50,17 @@ def channel_target(addresses: str | Sequence[str]) -> tuple[str, list[tuple[str,
     hosts = [_ipv4_endpoint(a.removeprefix("ipv4:")) for a in addresses]
     options.append(("grpc.lb_policy_name", "round_robin"))
     return "ipv4:" + ",".join(hosts), options
+
+
+def keepalive_options() -> list[tuple[str, object]]:
+    """Channel options for pings while calls are in flight, every $SANDBOX_GRPC_KEEPALIVE_S:
+    a server that stops answering (its machine gone, frozen or cut off) fails the calls
+    UNAVAILABLE within about twice that, and they are retried elsewhere, instead of waiting
+    for their deadlines. (gRPC takes a ping's deadline from http2.ping_timeout_ms.)"""
+    every_ms = max(MIN_PING_INTERVAL_MS,
+                   int(positive_from_env(KEEPALIVE_ENV, DEFAULT_KEEPALIVE_S, float) * 1000))
+    return [("grpc.keepalive_time_ms", every_ms), ("grpc.keepalive_timeout_ms", every_ms),
+            ("grpc.http2.ping_timeout_ms", every_ms), ("grpc.http2.max_pings_without_data", 0)]
 
 
 def _ipv4_endpoint(address: str) -> str:

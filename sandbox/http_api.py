@@ -89,7 +89,7 @@ class HttpApi:
         self.security = security or ServerSecurity()
         self.max_body = max_body or max_body_bytes()
         self.idle_timeout_s = positive_from_env(IDLE_ENV, DEFAULT_IDLE_TIMEOUT_S, float)
-        self.max_connections = count_from_env(CONNECTIONS_ENV, DEFAULT_MAX_CONNECTIONS) or 1
+        self.max_connections = count_from_env(CONNECTIONS_ENV, DEFAULT_MAX_CONNECTIONS)
         self.serving = True
         self.answered: Counter[str] = Counter()  # requests answered per endpoint (in /health)
         self._reading = 0  # bytes of bodies being read and parsed now
@@ -110,14 +110,16 @@ class HttpApi:
         if not sep or not port.isdigit():
             raise OSError(f"--http-address must be host:port, got {address!r}")
         # handler_cancellation: a client that goes away cancels its handler, so its jail dies.
-        # keepalive_timeout also runs from a connection's start until its first request.
+        # keepalive_timeout runs from a connection's start (aiohttp >= 3.14.5) until a whole
+        # request header came, and between requests.
         self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None,
                                      shutdown_timeout=SHUTDOWN_TIMEOUT_S,
                                      keepalive_timeout=self.idle_timeout_s)
         await self._runner.setup()
         site = CappedTCPSite(self._runner, host.strip("[]") or "127.0.0.1", int(port),
                              ssl_context=self.security.ssl_context() if self.security.tls else None,
-                             max_connections=self.max_connections)
+                             max_connections=self.max_connections,
+                             handshake_timeout_s=self.idle_timeout_s)
         try:
             await site.start()
         except OSError as exc:
@@ -177,7 +179,7 @@ class HttpApi:
                 if left <= 0:
                     raise TimeoutError
                 chunk = await asyncio.wait_for(request.content.readany(), left)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # TimeoutError from 3.11 on, not before
                 raise RequestError("the request body came too slowly (at least "
                                    f"{BODY_MIN_RATE >> 20} MiB/s after {self.idle_timeout_s:g} s)",
                                    status=408) from None
@@ -256,18 +258,21 @@ class HttpApi:
 
 class CappedTCPSite(web.BaseSite):
     """A TCP site that closes the connections that come while `max_connections` are open
-    (each holds a descriptor of the server's, which its jails need too)."""
+    (each holds a descriptor of the server's, which its jails need too; 0: no cap). A TLS
+    handshake must end within `handshake_timeout_s` (such connections are not counted yet)."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, *,
-                 ssl_context=None, max_connections: int) -> None:
+    def __init__(self, runner: web.AppRunner, host: str, port: int, *, ssl_context=None,
+                 max_connections: int, handshake_timeout_s: float) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self._address = (host, port)
         self._max_connections = max_connections
+        self._handshake_timeout_s = handshake_timeout_s
 
     @property
     def name(self) -> str:
         scheme = "https" if self._ssl_context else "http"
-        return f"{scheme}://{self._address[0]}:{self._address[1]}"
+        host = f"[{self._address[0]}]" if ":" in self._address[0] else self._address[0]
+        return f"{scheme}://{host}:{self._address[1]}"
 
     async def start(self) -> None:
         await super().start()
@@ -276,10 +281,11 @@ class CappedTCPSite(web.BaseSite):
         limit = self._max_connections
 
         def protocol() -> asyncio.Protocol:
-            return _Refused() if len(server.connections) >= limit else server()
+            return _Refused() if limit and len(server.connections) >= limit else server()
 
         self._server = await asyncio.get_running_loop().create_server(
-            protocol, *self._address, ssl=self._ssl_context, reuse_address=True)
+            protocol, *self._address, ssl=self._ssl_context, reuse_address=True, backlog=128,
+            ssl_handshake_timeout=self._handshake_timeout_s if self._ssl_context else None)
 
 
 class _Refused(asyncio.Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -264,3 +265,43 @@ def test_http_api_on_the_gateway_routes_to_workers_with_its_token(tmp_path):
     finally:
         gateway.stop()
         _stop(worker)
+
+
+def test_a_frozen_worker_fails_its_calls_within_the_keepalive(tmp_path, monkeypatch):
+    """The gateway pings its workers while calls run: a frozen one (SIGSTOP) fails the call
+    within seconds instead of holding it until its deadline."""
+    monkeypatch.setenv("SANDBOX_GRPC_KEEPALIVE_S", "1")  # the gateway's channels to workers
+    workers_dir = tmp_path / "sockets"
+    workers_dir.mkdir()
+    port = _free_port()
+    gateway = _spawn("gateway", "--address", f"127.0.0.1:{port}", "--workers-dir", str(workers_dir))
+    worker = _spawn("serve", "--address", f"unix:{workers_dir}/w1.sock", "--capacity", "1")
+    client = SandboxClient(f"127.0.0.1:{port}", timeout=120)
+    outcome: list = []
+    try:
+        _wait_for_capacity(client, 1)
+        request = pb.ExecuteRequest(language="python", source="import time\ntime.sleep(45)\n",
+                                    limits=pb.Limits(time_limit_s=50, memory_limit_mb=128))
+
+        def call():
+            try:
+                outcome.append(client.execute(request, timeout=120))
+            except grpc.RpcError as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        time.sleep(2)
+        worker.send_signal(signal.SIGSTOP)
+        frozen = time.monotonic()
+        thread.join(30)
+        waited = time.monotonic() - frozen
+    finally:
+        worker.send_signal(signal.SIGCONT)
+        client.close()
+        _stop(gateway)
+        _stop(worker)
+    assert outcome, "the call through the frozen worker hung"
+    assert waited < 15, f"the frozen worker was noticed after {waited:.1f} s"
+    failed = outcome[0]
+    assert isinstance(failed, grpc.RpcError) or failed.verdict == pb.SE, failed

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from sandbox.client import keepalive_options
 from sandbox.server import MAX_MESSAGE_BYTES
 from sandbox.v1 import sandbox_pb2 as pb
 from sandbox.v1 import sandbox_pb2_grpc as pb_grpc
@@ -144,9 +145,10 @@ class WorkerRegistry:
     async def scan(self) -> None:
         present = {str(p) for p in self.directory.glob(self.pattern)} if self.directory.is_dir() else set()
         for path in present - set(self.workers):
+            # keepalive: a frozen worker fails its calls (retried on another) at once
             channel = grpc.aio.insecure_channel("unix:" + path, options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *keepalive_options()])
             self.workers[path] = Worker(path, channel, pb_grpc.SandboxStub(channel),
                                         health_pb2_grpc.HealthStub(channel))
         for path in set(self.workers) - present:
