@@ -26,7 +26,10 @@ from sandbox.v1 import sandbox_pb2 as pb  # noqa: E402
 FLEET = "load"
 TOTAL, IN_FLIGHT = 500, 32
 KILL_AT, REMOVE_AT, ADD_AT = 60, 180, 300   # gradings finished when each event starts
-CONVERGE_S = 60.0
+# How long the registry may take to converge after an event. Generous: a loaded 2-core CI
+# machine takes its time to start a raylet and a worker actor; what is asserted is that it
+# converges, with every request answered meanwhile, not how fast (bench/ measures that).
+CONVERGE_S = 180.0
 
 
 def live_workers():
@@ -92,6 +95,17 @@ def test_kill_a_worker_then_remove_a_node_then_add_one_under_load(client):
             def mark(what: str) -> None:
                 timeline.append(f"{time.monotonic() - started:6.1f}s  done {done[0]:3d}  {what}")
 
+            def converge(predicate, what: str):
+                """wait_for within CONVERGE_S; a timeout also says what happened until then."""
+                try:
+                    return wait_for(predicate, CONVERGE_S, what)
+                except AssertionError as exc:
+                    fleet = control.status(FLEET)
+                    raise AssertionError("\n".join([
+                        str(exc), *timeline,
+                        f"live: {[(w.worker_id, w.node_id[:8]) for w in fleet.live]}",
+                        f"not live: {fleet.not_live}"])) from None
+
             with ThreadPoolExecutor(max_workers=IN_FLIGHT) as pool:
                 feeder = threading.Thread(target=feed, args=(pool,), daemon=True)
                 feeder.start()
@@ -102,14 +116,14 @@ def test_kill_a_worker_then_remove_a_node_then_add_one_under_load(client):
                 ray.kill(ray.get_actor(victim.worker_id, namespace=NAMESPACE), no_restart=False)
                 mark(f"killed {victim.worker_id} ({victim.address})")
                 gate.events[KILL_AT + 60].set()
-                back = wait_for(lambda: [w for w in live_workers()
+                back = converge(lambda: [w for w in live_workers()
                                          if w.worker_id == victim.worker_id
-                                         and w.address != victim.address], CONVERGE_S,
+                                         and w.address != victim.address],
                                 "the killed worker to come back")
                 mark(f"{victim.worker_id} back at {back[0].address}")
-                wait_for(lambda: len(live_workers()) == 4
+                converge(lambda: len(live_workers()) == 4
                          and victim.address not in {w.address for w in live_workers()},
-                         CONVERGE_S, "the registry to drop the dead address")
+                         "the registry to drop the dead address")
                 mark("registry: 4 live, dead address gone")
                 assert not outside_loopback(), "a socket beyond loopback"
 
@@ -118,8 +132,8 @@ def test_kill_a_worker_then_remove_a_node_then_add_one_under_load(client):
                 cluster.remove_node(node_a)
                 mark("removed node A")
                 gate.events[REMOVE_AT + 60].set()
-                wait_for(lambda: {w.node_id for w in live_workers()} == {node_b.node_id}
-                         and len(live_workers()) == 2, CONVERGE_S,
+                converge(lambda: {w.node_id for w in live_workers()} == {node_b.node_id}
+                         and len(live_workers()) == 2,
                          "the registry to drop node A's workers")
                 mark("registry: 2 live, all on node B")
                 assert len(control.status(FLEET).not_live) == 2  # pending, not lost
@@ -129,8 +143,8 @@ def test_kill_a_worker_then_remove_a_node_then_add_one_under_load(client):
                 node_c = cluster.add_node(**node_args(2, sandbox=2))
                 mark("added node C")
                 gate.events[ADD_AT + 60].set()
-                wait_for(lambda: sum(w.node_id == node_c.node_id for w in live_workers()) == 2,
-                         CONVERGE_S, "the pending workers to start on node C")
+                converge(lambda: sum(w.node_id == node_c.node_id for w in live_workers()) == 2,
+                         "the pending workers to start on node C")
                 mark("registry: 4 live, 2 on node C")
                 feeder.join(600)
             mark("load done")

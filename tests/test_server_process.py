@@ -1,6 +1,7 @@
 """`sandbox serve` as a real process: it answers, and SIGTERM drains in-flight work."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -404,3 +405,46 @@ def test_checker_binaries_held_by_the_server_are_bounded_in_bytes(tmp_path):
             assert grown < 64 * MIB, f"5 cached checkers grew the server by {grown / MIB:.0f} MiB"
     finally:
         _stop(process)
+
+
+ABORTED_CALL_THEN_STOP = """
+import asyncio, json, tempfile, threading
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sandbox.server import Server
+
+def pollers():
+    return sorted(t.name for t in threading.enumerate() if "poll" in t.name)
+
+def aborted_call(address):
+    with grpc.insecure_channel(address) as channel:
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
+        except grpc.RpcError as exc:
+            return exc.code().name
+
+async def main(address):
+    server = Server(address, capacity=1)
+    await server.start()
+    code = await asyncio.get_running_loop().run_in_executor(None, aborted_call, address)
+    serving = pollers()
+    await server.stop(5)
+    print(json.dumps([code, serving, pollers()]))
+
+with tempfile.TemporaryDirectory() as tmp:
+    asyncio.run(main(f"unix:{tmp}/s.sock"))
+"""
+
+
+def test_a_stopped_server_frees_grpc_aio_before_the_interpreter_exits():
+    """An aborted call keeps grpc.aio objects in a reference cycle; a server still holding
+    them when the interpreter finalizes shuts grpc.aio's poller down then, which can crash a
+    cleanly stopped server (SIGSEGV). After stop() the poller must already be gone."""
+    run = subprocess.run([sys.executable, "-c", ABORTED_CALL_THEN_STOP], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    code, serving, after = json.loads(run.stdout.strip().splitlines()[-1])
+    assert code == "NOT_FOUND"
+    assert serving, "no grpc.aio poller thread while serving: this test checks nothing"
+    assert not after, f"grpc.aio's poller still runs after stop(): {after}"

@@ -4,6 +4,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -371,3 +374,38 @@ def test_the_last_fenced_block_is_graded_not_a_draft(server):
     final_then_wrong = (f"<think>\nhmm\n</think>\n```python\n{right}\n```\nOr:\n"
                         "```python\nprint('draft')\n```\n")
     assert score(server, final_then_wrong, ground_truth_of(STDIN))["verdict"] == "WA"
+
+
+KEEPS_ITS_POOL_UNTIL_EXIT = """
+import asyncio, atexit, json, sys, threading
+
+def pollers():
+    return sorted(t.name for t in threading.enumerate() if "poll" in t.name)
+
+# Registered before the reward is imported: runs after its exit handler.
+atexit.register(lambda: print(json.dumps({"at_exit": pollers()}), flush=True))
+from verl_plugin.reward import compute_score
+
+async def main():
+    result = await compute_score("livecodebench", sys.argv[1], sys.argv[2], None,
+                                 addresses=sys.argv[3])
+    print(json.dumps({"score": result["score"], "running": pollers()}), flush=True)
+
+asyncio.run(main())  # no close_pools(): as in verl's reward workers
+"""
+
+
+def test_a_reward_process_drops_its_grpc_channels_before_the_interpreter_finalizes(server):
+    """A verl reward worker keeps its pool's grpc.aio channels until it exits; released only
+    during finalization, they shut grpc.aio down then (a known crash, exit 139). The reward's
+    exit handler drops them first: by the last exit handler, grpc.aio's poller is gone."""
+    answer = response(STDIN["solutions"]["correct"][0]["code"])
+    run = subprocess.run([sys.executable, "-c", KEEPS_ITS_POOL_UNTIL_EXIT, answer,
+                          ground_truth_of(STDIN), server.address],
+                         cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                         text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert lines[0]["score"] == 1.0
+    assert lines[0]["running"], "no grpc.aio poller while grading: this test checks nothing"
+    assert lines[-1] == {"at_exit": []}

@@ -70,6 +70,7 @@ fields when the sample carries them.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import dataclasses
 import hashlib
 import json
@@ -91,6 +92,7 @@ from sandbox.digest import test_set_digest
 from sandbox.problem import Problem, ProblemError
 from sandbox.ray_fleet import RayFleetError, fleet_name, is_ray_address
 from sandbox.security import SecurityError
+from sandbox.server import release_grpc_objects
 from sandbox.v1 import sandbox_pb2 as pb
 from verl_plugin.fleet_members import FleetMembers
 from verl_plugin.groundtruth import parse_ground_truth
@@ -535,6 +537,15 @@ async def close_pools() -> None:
     pools = _POOLS.pop(asyncio.get_running_loop(), {})
     for pool in pools.values():
         await pool.close()
+
+
+@atexit.register
+def _release_pools_at_exit() -> None:
+    """verl's reward workers keep their pools (grpc.aio channels) for the process's life: they
+    are dropped here, at exit, so that grpc.aio is not shut down during the interpreter's
+    finalization, a known crash (see release_grpc_objects)."""
+    _POOLS.clear()
+    release_grpc_objects()
 
 
 def _solution_text(solution_str: str, extra_info: dict, settings: Settings) -> str | None:
