@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import ipaddress
 import logging
 import os
@@ -14,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from google.protobuf.message import DecodeError
 from grpc_reflection.v1alpha import reflection
 
+from sandbox.grpc_release import release_grpc_objects
 from sandbox.security import ServerSecurity
 from sandbox.service import SandboxCore, SandboxService
 from sandbox.settings import count_from_env
@@ -122,7 +122,7 @@ class Server:
         except asyncio.TimeoutError:
             log.warning("grading threads did not stop within 30 s")
         self._server = None
-        release_grpc_objects()
+        release_grpc_objects()  # an aborted call's cycle holds grpc.aio objects
         if self.address.startswith("unix:"):
             path = self.address.removeprefix("unix://").removeprefix("unix:")
             if os.path.exists(path):
@@ -131,14 +131,6 @@ class Server:
     async def wait(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
-
-
-def release_grpc_objects() -> None:
-    """Frees the stopped server's grpc.aio objects now. An aborted call keeps its own in a
-    reference cycle (the exception and its traceback); left to the interpreter's finalization,
-    their release shuts grpc.aio's poller thread down while the interpreter tears itself down,
-    a known crash (grpc/grpc#40447): a server that stopped cleanly would exit with SIGSEGV."""
-    gc.collect()
 
 
 def _claim_unix_socket(path: str) -> None:

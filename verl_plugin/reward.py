@@ -91,8 +91,8 @@ from sandbox.client import AsyncSandboxClient
 from sandbox.digest import test_set_digest
 from sandbox.problem import Problem, ProblemError
 from sandbox.ray_fleet import RayFleetError, fleet_name, is_ray_address
+from sandbox.grpc_release import release_grpc_objects
 from sandbox.security import SecurityError
-from sandbox.server import release_grpc_objects
 from sandbox.v1 import sandbox_pb2 as pb
 from verl_plugin.fleet_members import FleetMembers
 from verl_plugin.groundtruth import parse_ground_truth
@@ -543,7 +543,7 @@ async def close_pools() -> None:
 def _release_pools_at_exit() -> None:
     """verl's reward workers keep their pools (grpc.aio channels) for the process's life: they
     are dropped here, at exit, so that grpc.aio is not shut down during the interpreter's
-    finalization, a known crash (see release_grpc_objects)."""
+    finalization, a known crash (see sandbox.grpc_release)."""
     _POOLS.clear()
     release_grpc_objects()
 

@@ -9,10 +9,10 @@ import grpc
 from sandbox.gateway.metrics import GatewayMetrics
 from sandbox.gateway.registry import WorkerRegistry
 from sandbox.gateway.service import GatewayService
+from sandbox.grpc_release import release_grpc_objects
 from sandbox.security import ServerSecurity
-from sandbox.server import (new_health_servicer, normalize_address, release_grpc_objects,
-                            run_until_signal, set_not_serving, start_grpc_server, start_http_api,
-                            warn_if_exposed)
+from sandbox.server import (new_health_servicer, normalize_address, run_until_signal,
+                            set_not_serving, start_grpc_server, start_http_api, warn_if_exposed)
 
 log = logging.getLogger("sandbox.gateway")
 DEFAULT_GATEWAY_ADDRESS = "127.0.0.1:50051"
